@@ -1,0 +1,238 @@
+"""Delimited text files as partners export them: encoding detection, `;` separators, decimal comma,
+Finnish dates. Reads in bounded memory (streaming blocks) and types values per the feed's contract.
+
+Values that cannot be typed become null and the row gets a reason in ``_errors``; the rule names used
+there (``not_a_date``, ``not_a_number``, …) are what partners see in rejection reports.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+import contracts
+from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, FileConnector, ReadReport
+from transforms.reasons import combine_all
+
+_CHUNK = 1 << 20
+_OTHER_DELIMITERS = (",", ";", "\t", "|")
+
+
+def detect_encoding(path: Path, allowed: tuple[str, ...]) -> str:
+    """The encoding of a delivered text file, among those its contract allows.
+
+    A UTF-8 byte-order mark means UTF-8; otherwise the file is checked as strict UTF-8 and then as
+    Windows-1252 (which leaves only five byte values undefined, so this check is weak: hence the
+    contract lists the encodings a partner may use).
+    """
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DeliveryRejected("encoding", "The file is UTF-16 encoded. Export it as UTF-8 or Windows-1252.")
+    candidates = ["utf-8-sig"] if head.startswith(codecs.BOM_UTF8) else ["utf-8", "cp1252"]
+    accepted = set(allowed) | ({"utf-8"} if "utf-8-sig" in allowed else set())
+    for encoding in candidates:
+        if encoding in accepted and _decodes(path, encoding):
+            return encoding
+    raise DeliveryRejected(
+        "encoding",
+        f"The file is not valid text in any agreed encoding ({', '.join(allowed)}). "
+        "Export it again as UTF-8 (with or without BOM) or Windows-1252.",
+    )
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    with path.open("rb") as f:
+        try:
+            while chunk := f.read(_CHUNK):
+                if b"\x00" in chunk:
+                    return False
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    with path.open("r", encoding=encoding, newline="") as f:
+        first = f.readline()
+    if not first.strip():
+        raise DeliveryRejected("empty_file", "The file is empty or has no header row. Send the full export.")
+    return [h.strip() for h in next(csv.reader(io.StringIO(first), delimiter=delimiter))]
+
+
+def check_header(header: list[str], contract: contracts.FeedContract, report: ReadReport) -> None:
+    """Reject a delivery whose header lacks required columns; warn on extra or missing optional ones."""
+    delimiter = contract.file_format.delimiter
+    expected = contract.column_names
+    missing_required = [c.name for c in contract.columns if c.required and c.name not in header]
+    if missing_required:
+        if len(header) == 1:
+            used = next((d for d in _OTHER_DELIMITERS if d != delimiter and d in header[0]), None)
+            if used is not None:
+                raise DeliveryRejected(
+                    "delimiter",
+                    f"The columns are separated by {used!r}, but the agreed separator is {delimiter!r}. "
+                    "Export the file again with the agreed separator.",
+                )
+        raise DeliveryRejected(
+            "missing_columns",
+            f"Required column(s) missing from the header: {', '.join(missing_required)}. "
+            f"The agreed columns are: {', '.join(expected)}.",
+        )
+    extra = [h for h in header if h not in expected]
+    if extra:
+        report.warnings.append(f"extra column(s) ignored: {', '.join(extra)}")
+    missing_optional = [c for c in expected if c not in header]
+    if missing_optional:
+        report.warnings.append(f"optional column(s) missing, read as empty: {', '.join(missing_optional)}")
+
+
+class DelimitedFileConnector(FileConnector):
+    """A feed delivered as delimited text; everything about the format comes from the contract."""
+
+    def read(self, path: Path, report: ReadReport, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        contract = self.contract
+        fmt = contract.file_format
+        encoding = detect_encoding(path, fmt.encodings)
+        header = read_header(path, encoding, fmt.delimiter)
+        check_header(header, contract, report)
+        # Arrow reports unreadable rows while parsing a block, before it yields the block's readable
+        # rows, and (with quoted line breaks allowed) without a line number. So an unreadable row is
+        # reported as "after data row N" (N = readable rows before its block) and is not numbered itself.
+        position = {"rows": 0}
+
+        def on_invalid_row(row: pacsv.InvalidRow) -> str:
+            report.unreadable_rows.append((
+                position["rows"],
+                f"row has {row.actual_columns} fields, expected {row.expected_columns} "
+                f"(a truncated file, a stray {fmt.delimiter!r} or an unquoted line break)",
+            ))
+            return "skip"
+
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(
+                    encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                    block_size=max(1 << 16, batch_rows * 256),
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=fmt.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={h: pa.string() for h in header},
+                    include_columns=[h for h in header if h in contract.column_names],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                    null_values=[""],
+                ),
+            )
+            for batch in reader:
+                first = position["rows"] + 1
+                position["rows"] += batch.num_rows
+                yield type_batch(batch, contract, first)
+        except pa.ArrowInvalid as exc:
+            # Parse errors other than ragged rows (e.g. an unterminated quote at a cut-off end).
+            raise DeliveryRejected(
+                "malformed",
+                f"The file cannot be parsed after data row {position['rows']}: {_describe(exc)}. "
+                "It may be truncated; send the complete file again.",
+            ) from None
+
+
+def _describe(exc: Exception) -> str:
+    # Arrow's messages may quote the offending row; keep only the part before any quoted data.
+    text = str(exc).split(":", 1)[0]
+    return text[:120]
+
+
+def type_batch(batch: pa.RecordBatch, contract: contracts.FeedContract, first_row: int) -> pa.RecordBatch:
+    """Turn a batch of strings into the contract's types; failures become null plus a reason."""
+    n = batch.num_rows
+    arrays, errors = [], []
+    decimal_comma = contract.file_format.decimal_separator == ","
+    for column in contract.columns:
+        idx = batch.schema.get_field_index(column.name)
+        text = batch.column(idx) if idx >= 0 else pa.nulls(n, pa.string())
+        if pa.types.is_string(column.arrow_type):
+            values = pc.utf8_trim_whitespace(text)
+            values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+            arrays.append(values)
+            continue
+        text = pc.utf8_trim_whitespace(text)
+        typed, bad = _parse(text, column, decimal_comma)
+        arrays.append(typed)
+        errors.append(pc.if_else(bad, pa.scalar(f"{column.name}: {_RULE[column.logical_type]}"),
+                                 pa.scalar(None, pa.string())))
+    arrays.append(pa.array(range(first_row, first_row + n), pa.int64()))
+    arrays.append(combine_all(errors, n))
+    schema = pa.schema(
+        [pa.field(c.name, c.arrow_type) for c in contract.columns]
+        + [pa.field(ROW_NUMBER, pa.int64()), pa.field(ROW_ERRORS, pa.string())]
+    )
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+_RULE = {
+    "integer": "not_an_integer",
+    "number": "not_a_number",
+    "date": "not_a_date",
+    "timestamp": "not_a_date_time",
+    "boolean": "not_a_boolean",
+}
+
+
+def _parse(text: pa.Array, column: contracts.Column, decimal_comma: bool) -> tuple[pa.Array, pa.Array]:
+    """Parse one column; returns (typed values, mask of non-empty values that failed to parse)."""
+    present = pc.is_valid(text)
+    kind = column.logical_type
+    if kind == "integer":
+        ok = pc.match_substring_regex(text, r"^[-+]?\d{1,18}$")
+        typed = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.int64())
+    elif kind == "number":
+        normal = pc.replace_substring(text, ",", ".") if decimal_comma else text
+        if pa.types.is_decimal(column.arrow_type):
+            t = column.arrow_type
+            pattern = rf"^[-+]?\d{{1,{t.precision - t.scale}}}(\.\d{{1,{t.scale}}})?$"
+        else:
+            pattern = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
+        ok = pc.match_substring_regex(normal, pattern)
+        typed = pc.cast(pc.if_else(ok, normal, pa.scalar(None, pa.string())), column.arrow_type)
+    elif kind in ("date", "timestamp"):
+        fmt = column.format or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S")
+        stamp = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        ok = pc.and_kleene(pc.is_valid(stamp), _calendar_matches(text, stamp, fmt))
+        stamp = pc.if_else(ok, stamp, pa.scalar(None, stamp.type))
+        typed = pc.cast(stamp, column.arrow_type)
+    elif kind == "boolean":
+        lowered = pc.utf8_lower(text)
+        truthy = pc.is_in(lowered, pa.array(["1", "true", "kyllä", "k", "yes"]))
+        falsy = pc.is_in(lowered, pa.array(["0", "false", "ei", "e", "no"]))
+        ok = pc.or_(truthy, falsy)
+        typed = pc.if_else(ok, truthy, pa.scalar(None, pa.bool_()))
+    else:
+        raise ValueError(f"cannot parse logical type {kind!r}")
+    bad = pc.and_(present, pc.invert(pc.fill_null(ok, False)))
+    return typed, pc.fill_null(bad, False)
+
+
+def _calendar_matches(text: pa.Array, stamp: pa.Array, fmt: str) -> pa.Array:
+    """strptime rolls 31.02 over to 03.03; a date is real only if its day and month survive parsing."""
+    if not fmt.startswith("%d.%m."):
+        return pa.array([True] * len(text))
+    parts = pc.extract_regex(text, r"^(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.")
+    day = pc.cast(pc.struct_field(parts, "d"), pa.int64())
+    month = pc.cast(pc.struct_field(parts, "m"), pa.int64())
+    return pc.and_(pc.equal(day, pc.day(stamp)), pc.equal(month, pc.month(stamp)))
+
+

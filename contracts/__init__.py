@@ -1,0 +1,188 @@
+"""Data contracts (ODCS v3 YAML, one per feed) and a typed view of what the pipeline needs from them.
+
+The YAML files next to this module are the single source of truth of each feed. This module reads them
+with the ``open-data-contract-standard`` package and turns them into :class:`FeedContract`, which the
+connectors (column types, file format), the expectation suites (rules) and ``transforms/pseudonymise``
+(which columns are identity codes or direct identifiers) use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pyarrow as pa
+import pydantic
+import yaml
+from open_data_contract_standard.model import OpenDataContractStandard
+
+CONTRACTS_DIR = Path(__file__).resolve().parent
+
+CLASSIFICATIONS = {"identity_code", "direct_identifier", "quasi_identifier", "internal"}
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+class ContractError(ValueError):
+    """A contract file is missing or broken; the message names the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    logical_type: str
+    arrow_type: pa.DataType
+    required: bool = False
+    unique: bool = False
+    classification: str = "internal"
+    description: str = ""
+    pattern: str | None = None
+    allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    format: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    format: str
+    delimiter: str = ","
+    encodings: tuple[str, ...] = ("utf-8",)
+    decimal_separator: str = "."
+    file_name_pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedContract:
+    feed: str
+    partner: str
+    version: str
+    canonical_table: str
+    source_id_column: str | None
+    file_format: FileFormat
+    columns: tuple[Column, ...]
+    path: Path
+    properties: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.feed} contract has no column {name!r}")
+
+    def columns_classified(self, classification: str) -> list[str]:
+        return [c.name for c in self.columns if c.classification == classification]
+
+    def arrow_schema(self) -> pa.Schema:
+        """The typed schema a connector delivers batches in."""
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns])
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in CONTRACTS_DIR.glob("*.yaml"))
+
+
+@cache
+def load(feed: str, directory: Path = CONTRACTS_DIR) -> FeedContract:
+    """Load and check the contract of ``feed``; raises :class:`ContractError` saying what to fix."""
+    path = directory / f"{feed}.yaml"
+    if not path.exists():
+        raise ContractError(f"no contract for feed {feed!r}: expected {path} (known: {', '.join(available())})")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        odcs = OpenDataContractStandard(**raw)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+    except (pydantic.ValidationError, TypeError) as exc:
+        raise ContractError(f"{path}: not a valid ODCS v3 contract: {exc}") from exc
+    return _feed_contract(odcs, path)
+
+
+def _custom(props: list | None) -> dict[str, object]:
+    return {p.property: p.value for p in props or [] if p.property}
+
+
+def _feed_contract(odcs: OpenDataContractStandard, path: Path) -> FeedContract:
+    def fail(msg: str) -> ContractError:
+        return ContractError(f"{path}: {msg}")
+
+    if odcs.name != path.stem:
+        raise fail(f"name is {odcs.name!r} but the file is {path.name}; they must match")
+    if not odcs.schema_ or len(odcs.schema_) != 1 or not odcs.schema_[0].properties:
+        raise fail("needs exactly one schema object with properties (the delivered table)")
+    custom = _custom(odcs.customProperties)
+    for required in ("partner", "canonicalTable"):
+        if required not in custom:
+            raise fail(f"customProperties must include {required!r}")
+    server = next((s for s in odcs.servers or [] if s.server == "landing"), None)
+    if server is None or not server.format:
+        raise fail("needs a server named 'landing' with a format")
+    server_custom = _custom(server.customProperties)
+    file_format = FileFormat(
+        format=server.format,
+        delimiter=server.delimiter or ",",
+        encodings=tuple(e.strip() for e in (server.encoding or "utf-8").split(",")),
+        decimal_separator=str(server_custom.get("decimalSeparator", ".")),
+        file_name_pattern=server_custom.get("fileNamePattern"),  # type: ignore[arg-type]
+    )
+    columns = tuple(_column(p, fail) for p in odcs.schema_[0].properties)
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise fail("column names must be unique")
+    source_id = custom.get("sourceIdColumn")
+    if source_id is not None and source_id not in names:
+        raise fail(f"sourceIdColumn {source_id!r} is not a column")
+    return FeedContract(
+        feed=odcs.name, partner=str(custom["partner"]), version=odcs.version or "0",
+        canonical_table=str(custom["canonicalTable"]), source_id_column=source_id,  # type: ignore[arg-type]
+        file_format=file_format, columns=columns, path=path, properties=custom,
+    )
+
+
+def _column(prop, fail) -> Column:
+    if not prop.name or not prop.logicalType:
+        raise fail(f"every property needs a name and a logicalType (got {prop.name!r})")
+    options = prop.logicalTypeOptions or {}
+    classification = prop.classification or "internal"
+    if classification not in CLASSIFICATIONS:
+        raise fail(f"column {prop.name}: classification {classification!r} is not one of {sorted(CLASSIFICATIONS)}")
+    return Column(
+        name=prop.name,
+        logical_type=prop.logicalType,
+        arrow_type=_arrow_type(prop, fail),
+        required=bool(prop.required),
+        unique=bool(prop.unique),
+        classification=classification,
+        description=prop.description or "",
+        pattern=options.get("pattern"),
+        allowed=tuple(str(e.value) for e in prop.enum) if prop.enum else None,
+        minimum=options.get("minimum"),
+        maximum=options.get("maximum"),
+        format=options.get("format"),
+        timezone=options.get("timezone"),
+    )
+
+
+def _arrow_type(prop, fail) -> pa.DataType:
+    logical, physical = prop.logicalType, (prop.physicalType or "").lower()
+    if logical == "string":
+        return pa.string()
+    if logical == "integer":
+        return pa.int64()
+    if logical == "number":
+        m = _DECIMAL.match(physical)
+        return pa.decimal128(int(m[1]), int(m[2])) if m else pa.float64()
+    if logical == "boolean":
+        return pa.bool_()
+    if logical == "date":
+        return pa.date32()
+    if logical == "timestamp":
+        # Local wall-clock time as delivered; the harmonise step attaches the contract's timezone.
+        return pa.timestamp("s")
+    raise fail(f"column {prop.name}: logicalType {logical!r} is not supported")

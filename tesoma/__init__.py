@@ -1,0 +1,1 @@
+"""Front package: configuration, pipeline steps and the `tesoma` command."""

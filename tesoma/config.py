@@ -1,0 +1,43 @@
+"""Configuration: everything comes from the environment, with defaults for the embedded demo.
+
+| variable | default | meaning |
+|---|---|---|
+| ``TESOMA_DATA_ROOT`` | ``./data`` | root of every zone (landing, raw, quarantine, warehouse) |
+| ``TESOMA_LEDGER_URL`` | ``sqlite:///<data root>/ledger.sqlite`` | SQLAlchemy URL of the ledger |
+| ``TESOMA_PSEUDONYM_KEY`` | – | the pseudonymisation key itself (32+ bytes) |
+| ``TESOMA_PSEUDONYM_KEY_FILE`` | ``<data root>/secrets/pseudonym.key`` | key file, used when the variable is unset |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""The checkout (contracts/ and config/ live here)."""
+
+TIMEZONE = "Europe/Helsinki"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_root: Path
+    ledger_url: str
+    key_file: Path
+
+    @property
+    def contracts_dir(self) -> Path:
+        return Path(os.environ.get("TESOMA_CONTRACTS_DIR", PROJECT_DIR / "contracts"))
+
+    @property
+    def mappings_dir(self) -> Path:
+        return Path(os.environ.get("TESOMA_MAPPINGS_DIR", PROJECT_DIR / "config" / "mappings"))
+
+
+def settings() -> Settings:
+    """Read the settings from the environment (cheap; call it where needed rather than caching)."""
+    root = Path(os.environ.get("TESOMA_DATA_ROOT", "data")).resolve()
+    ledger = os.environ.get("TESOMA_LEDGER_URL") or f"sqlite:///{root / 'ledger.sqlite'}"
+    key_file = Path(os.environ.get("TESOMA_PSEUDONYM_KEY_FILE", root / "secrets" / "pseudonym.key"))
+    return Settings(data_root=root, ledger_url=ledger, key_file=key_file)

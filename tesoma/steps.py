@@ -1,0 +1,254 @@
+"""The pipeline's steps. A DAG task or a `tesoma` command calls exactly one of these.
+
+Each step reads and writes one delivery (or one partition) and can be re-run safely:
+
+- :func:`land` — find a feed's files for a date, archive them under ``raw/`` by SHA-256, record them.
+- :func:`ingest` — read, validate, pseudonymise and harmonise one delivery into ``staging/``;
+  problems go to ``quarantine/``.
+- :func:`publish` — move a staged delivery into the warehouse atomically.
+- :func:`refresh_catalog` — rebuild the analysts' DuckDB views.
+
+Return values are small dicts of ids and counts: safe for XCom and logs (no row data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import connectors
+from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
+from expectations.contract_suite import suite_for
+from expectations.runner import validate
+from tesoma import quarantine
+from tesoma.config import Settings, settings
+from tesoma.feeds import pipeline
+from tesoma.keys import load_key
+from transforms import reasons
+from transforms.duplicates import exact_duplicates
+from transforms.pseudonymise import pseudonymise
+from warehouse import catalog
+from warehouse.layout import Layout
+from warehouse.ledger import Ledger
+from warehouse.publish import publish_partition, unpublish_partition, write_parquet
+
+log = logging.getLogger(__name__)
+
+_STAGES = {"not_a_date_time": "parse", "not_a_date": "parse", "not_an_integer": "parse", "not_a_number": "parse",
+           "not_a_boolean": "parse", "unreadable_row": "parse", "duplicate_row": "parse",
+           "not_an_identity_code": "pseudonymise", "identity_code_date": "pseudonymise",
+           "identity_code_individual_number": "pseudonymise", "identity_code_check_character": "pseudonymise"}
+
+
+def _context(s: Settings | None) -> tuple[Settings, Layout, Ledger]:
+    s = s or settings()
+    return s, Layout(s.data_root), Ledger(s.ledger_url)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
+    """Archive the feed's landed files for ``delivery_date`` into ``raw/`` and record each as a delivery.
+
+    Idempotent: a file already landed (same content) is not recorded again. Returns delivery ids,
+    oldest sequence first.
+    """
+    s, layout, ledger = _context(s)
+    connector = connectors.for_feed(feed)
+    partner = connector.contract.partner
+    ids = []
+    for landed in connector.discover(layout.landing_dir(partner, feed), delivery_date):
+        sha = _sha256(landed.path)
+        raw = layout.raw_file(partner, feed, sha, landed.path.suffix)
+        if not raw.exists():
+            raw.parent.mkdir(parents=True, exist_ok=True)
+            tmp = raw.with_suffix(raw.suffix + ".tmp")
+            shutil.copyfile(landed.path, tmp)
+            tmp.replace(raw)
+        delivery, created = ledger.record_landed(
+            partner=partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
+            source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)),
+            size_bytes=raw.stat().st_size, arrived_at=landed.arrived_at,
+        )
+        log.info("%s %s: %s (%s)", "landed" if created else "already landed", landed.path.name,
+                 delivery.delivery_id, delivery.state)
+        ids.append(delivery.delivery_id)
+    if not ids:
+        log.warning("%s: no delivery found for %s in %s", feed, delivery_date, layout.landing_dir(partner, feed))
+    return ids
+
+
+def ingest(delivery_id: str, s: Settings | None = None) -> dict:
+    """Read, validate, pseudonymise and harmonise one delivery into ``staging/``.
+
+    Bad rows go to ``quarantine/``; a delivery that cannot be read at all is rejected whole. Returns
+    the row accounting: ``rows_read = rows_staged + rows_quarantined``.
+    """
+    s, layout, ledger = _context(s)
+    started = time.monotonic()
+    delivery = ledger.get(delivery_id)
+    feed = pipeline(delivery.feed)
+    contract = feed.contract
+    key = load_key(s)  # stops the run here, before any data is read, when the key is missing
+    qdir = layout.quarantine_dir(delivery.partner, delivery_id)
+    quarantine.clear(qdir)
+    staged = layout.staging_file(contract.canonical_table, delivery_id)
+    staged.unlink(missing_ok=True)
+
+    report = ReadReport()
+    try:
+        batches = list(connectors.for_feed(delivery.feed).read(layout.root / delivery.raw_path, report))
+    except DeliveryRejected as exc:
+        quarantine.write_rejection(qdir, delivery_id=delivery_id, source_name=delivery.source_name,
+                                   rule=exc.rule, message=str(exc))
+        ledger.update(delivery_id, state="rejected", reason=f"{exc.rule}: {exc}", rows_read=None,
+                      rows_published=0, rows_quarantined=None, key_id=key.key_id,
+                      seconds=round(time.monotonic() - started, 3))
+        ledger.replace_quality_results(delivery_id, [
+            {"stage": "parse", "rule": exc.rule, "column_name": None, "failed_rows": 0, "severity": "error"}])
+        log.warning("%s rejected: %s", delivery_id, exc.rule)
+        return {"delivery_id": delivery_id, "state": "rejected", "reason": exc.rule}
+
+    table = pa.Table.from_batches(batches) if batches else contract_empty(delivery.feed)
+    problems = quarantine.RowProblems()
+    for _ in report.unreadable_rows:
+        problems.add("unreadable_row", None)
+
+    # 1. exact duplicates: keep the first copy
+    dup = exact_duplicates(table, contract.column_names)
+    # A copy is reported as a copy only; its other problems are reported on the original.
+    table = table.set_column(table.column_names.index(ROW_ERRORS), ROW_ERRORS,
+                             pc.if_else(dup, pa.scalar("duplicate_row"), table[ROW_ERRORS]))
+
+    # 2. contract rules (Great Expectations), on rows that are not duplicates
+    candidates = table.filter(pc.invert(dup))
+    validation = validate(candidates.select(contract.column_names), suite_for(contract))
+    gx_errors = [None] * candidates.num_rows
+    for position, failed in validation.row_failures.items():
+        gx_errors[position] = reasons.SEPARATOR.join(failed)
+    candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
+
+    # 3. pseudonymise (flags invalid identity codes), then split good from bad
+    pseudonymised = pseudonymise(candidates, feed.identity_spec(), key)
+    bad = pc.is_valid(pseudonymised[ROW_ERRORS])
+    # Quarantine keeps the rows as delivered (identifiable), with every reason found for them.
+    bad_candidates = candidates.filter(bad)
+    bad_candidates = bad_candidates.set_column(
+        bad_candidates.column_names.index(ROW_ERRORS), ROW_ERRORS, pseudonymised[ROW_ERRORS].filter(bad))
+    rejected_rows = pa.concat_tables([table.filter(dup), bad_candidates])
+    for row, errors in zip(rejected_rows[ROW_NUMBER].to_pylist(), rejected_rows[ROW_ERRORS].to_pylist(),
+                           strict=True):
+        for reason in reasons.for_partner(errors):
+            problems.add(reason, row)
+    good = pseudonymised.filter(pc.invert(bad)).drop_columns([ROW_NUMBER, ROW_ERRORS])
+
+    # 4. harmonise and stage
+    harmonised, hreport = feed.harmonise(good, s, delivery_id)
+    write_parquet(harmonised, staged)
+
+    rows_read = table.num_rows + len(report.unreadable_rows)
+    rows_quarantined = rejected_rows.num_rows + len(report.unreadable_rows)
+    if rows_quarantined:
+        quarantine.write_rows(qdir, rejected_rows, problems, delivery_id=delivery_id,
+                              source_name=delivery.source_name, unreadable=report.unreadable_rows)
+    if rows_read != harmonised.num_rows + rows_quarantined:
+        raise RuntimeError(f"{delivery_id}: row accounting broken ({rows_read} read, {harmonised.num_rows} valid, "
+                           f"{rows_quarantined} quarantined); nothing was staged")
+    ledger.replace_quality_results(delivery_id, _quality_rows(problems.by_reason, report.warnings, hreport.unmapped))
+    seconds = round(time.monotonic() - started, 3)
+    ledger.update(delivery_id, state="staged", rows_read=rows_read, rows_published=None,
+                  rows_quarantined=rows_quarantined, key_id=key.key_id, reason=None, seconds=seconds)
+    log.info("%s staged: read %d, valid %d, quarantined %d in %.2fs", delivery_id, rows_read, harmonised.num_rows,
+             rows_quarantined, seconds)
+    return {"delivery_id": delivery_id, "state": "staged", "rows_read": rows_read,
+            "rows_valid": harmonised.num_rows, "rows_quarantined": rows_quarantined, "seconds": seconds}
+
+
+def contract_empty(feed: str) -> pa.Table:
+    schema = connectors.for_feed(feed).contract.arrow_schema()
+    return schema.empty_table().append_column(ROW_NUMBER, pa.array([], pa.int64())).append_column(
+        ROW_ERRORS, pa.array([], pa.string()))
+
+
+def _add_errors(table: pa.Table, new: pa.Array) -> pa.Table:
+    merged = reasons.combine(table[ROW_ERRORS], new)
+    return table.set_column(table.column_names.index(ROW_ERRORS), ROW_ERRORS, merged)
+
+
+def _quality_rows(by_reason: Counter, warnings: list[str], unmapped: Counter) -> list[dict]:
+    rows = []
+    for reason, count in sorted(by_reason.items()):
+        column, rule = quarantine.rule_of(reason)
+        rows.append({"stage": _STAGES.get(rule, "contract"), "rule": rule, "column_name": column,
+                     "failed_rows": count, "severity": "error"})
+    for w in warnings:
+        rows.append({"stage": "parse", "rule": w[:120], "column_name": None, "failed_rows": 0, "severity": "warning"})
+    for mapping, count in sorted(unmapped.items()):
+        rows.append({"stage": "harmonise", "rule": f"unmapped:{mapping}", "column_name": None,
+                     "failed_rows": count, "severity": "warning"})
+    return rows
+
+
+def publish(delivery_id: str, s: Settings | None = None) -> dict:
+    """Publish a staged delivery into its partition, atomically, if it is the newest for its date.
+
+    A corrected re-delivery (higher sequence) replaces the partition; the earlier one becomes
+    ``superseded``. Publishing again is a no-op that gives the same bytes.
+    """
+    s, layout, ledger = _context(s)
+    delivery = ledger.get(delivery_id)
+    contract = pipeline(delivery.feed).contract
+    siblings = ledger.for_date(delivery.feed, delivery.delivery_date)
+    newest = max(siblings, key=lambda d: (d.sequence, d.delivery_id))
+    partition = layout.partition_dir(contract.canonical_table, delivery.partner, delivery.delivery_date)
+    if delivery.state == "rejected":
+        return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
+    if newest.delivery_id != delivery_id:
+        ledger.update(delivery_id, state="superseded", rows_published=0)
+        return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
+    staged = layout.staging_file(contract.canonical_table, delivery_id)
+    if not staged.exists():
+        raise FileNotFoundError(f"{delivery_id} has no staged data (state {delivery.state}); run ingest first")
+    rows = delivery.rows_read - delivery.rows_quarantined
+    if rows:
+        publish_partition(staged, partition)
+    else:
+        unpublish_partition(partition)
+    for older in siblings:
+        if older.delivery_id != delivery_id and older.state in ("published", "staged"):
+            ledger.update(older.delivery_id, state="superseded", rows_published=0)
+    ledger.update(delivery_id, state="published", rows_published=rows)
+    log.info("%s published: %d rows to %s", delivery_id, rows, partition.relative_to(layout.root))
+    return {"delivery_id": delivery_id, "state": "published", "rows_published": rows}
+
+
+def refresh_catalog(s: Settings | None = None) -> list[str]:
+    """Rebuild the analysts' DuckDB views; returns the view names."""
+    s, layout, _ = _context(s)
+    views = catalog.refresh(layout)
+    log.info("catalog %s: views %s", layout.catalog, ", ".join(views) or "(none yet)")
+    return views
+
+
+def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[dict]:
+    """land → ingest → publish every delivery of a feed for one date (what the DAG does, without Airflow)."""
+    results = []
+    for delivery_id in land(feed, delivery_date, s):
+        result = ingest(delivery_id, s)
+        result.update(publish(delivery_id, s))
+        results.append(result)
+    return results

@@ -1,0 +1,1 @@
+"""Pure transforms on Arrow tables: no I/O, no connectors, testable without Airflow."""

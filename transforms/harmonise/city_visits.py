@@ -1,0 +1,73 @@
+"""city_visits → service_event. Finnish source columns renamed, codes mapped, local times made UTC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.harmonise import CodeMap, HarmoniseReport, conform
+from warehouse.schemas import SERVICE_EVENT
+
+
+@dataclass(frozen=True)
+class CityVisitMaps:
+    service_area: CodeMap
+    contact_mode_label: CodeMap
+    professional_group: CodeMap
+    status: CodeMap
+    diagnosis_system: CodeMap
+
+
+def local_to_utc(local: pa.ChunkedArray | pa.Array, timezone: str) -> pa.Array:
+    """Wall-clock times in ``timezone`` → UTC. In the autumn DST overlap the earlier instant is taken;
+    a time in the spring gap is shifted forward (it cannot have happened on a clock)."""
+    stamped = pc.assume_timezone(local, timezone, ambiguous="earliest", nonexistent="latest")
+    return pc.cast(stamped, pa.timestamp("us", tz="UTC"))
+
+
+def to_service_event(
+    table: pa.Table, maps: CityVisitMaps, *, partner: str, feed: str, delivery_id: str,
+    timezone: str = "Europe/Helsinki",
+) -> tuple[pa.Table, HarmoniseReport]:
+    """Map pseudonymised city visits onto ``service_event``. Pure: returns a new table and a report."""
+    report = HarmoniseReport()
+    n = table.num_rows
+
+    def col(name: str) -> pa.Array:
+        return table[name].combine_chunks()
+
+    diagnosis_source = col("diagnoosi")
+    start_local = col("alkuaika")
+    columns = {
+        "event_id": col("event_id"),
+        "person_id": col("person_id"),
+        "person_id_kind": col("person_id_kind"),
+        "partner": pa.array([partner] * n, pa.string()),
+        "feed": pa.array([feed] * n, pa.string()),
+        "service_area": maps.service_area.apply(col("palvelu"), report),
+        "service_code_source": col("palvelu"),
+        "contact_mode": col("yhteystapa"),
+        "contact_mode_label": maps.contact_mode_label.apply(col("yhteystapa"), report),
+        "professional_group": maps.professional_group.apply(col("ammattiryhma"), report),
+        "professional_group_source": col("ammattiryhma"),
+        "unit_code": col("toimipiste"),
+        "event_start": local_to_utc(start_local, timezone),
+        "event_date": pc.cast(start_local, pa.date32()),
+        "duration_min": col("kesto_min"),
+        "status": maps.status.apply(col("tila"), report),
+        "status_source": col("tila"),
+        "diagnosis_code": pc.utf8_upper(pc.utf8_trim_whitespace(diagnosis_source)),
+        "diagnosis_system": maps.diagnosis_system.apply(col("diagnoosi_luokitus"), report),
+        "diagnosis_code_source": diagnosis_source,
+        "birth_year": col("birth_year"),
+        "age_at_event": col("age_at_event"),
+        "sex": col("sex"),
+        "home_municipality": col("kotikunta"),
+        "home_postal_code": col("postinumero"),
+        "client_fee_eur": col("asiakasmaksu"),
+        "source_updated_at": local_to_utc(col("paivitetty"), timezone),
+        "delivery_id": pa.array([delivery_id] * n, pa.string()),
+    }
+    return conform(pa.table(columns), SERVICE_EVENT), report

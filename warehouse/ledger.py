@@ -1,0 +1,163 @@
+"""The ledger: every delivery, its state and its row accounting, in a SQL database.
+
+SQLite by default; PostgreSQL in production (any SQLAlchemy 2 URL). The invariant it lets anyone check:
+for every processed delivery, ``rows_read = rows_published + rows_quarantined``.
+
+States of a delivery::
+
+    landed ──► staged ──► published ──► superseded (a corrected re-delivery for the same date replaced it)
+       └──────────┴──► rejected (the whole delivery quarantined; ``reason`` says why)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(80), primary_key=True),
+    sa.Column("partner", sa.String(40), nullable=False),
+    sa.Column("feed", sa.String(40), nullable=False),
+    sa.Column("delivery_date", sa.Date, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False, comment="1 for the first file of a date, 2… for corrections"),
+    sa.Column("source_name", sa.String(255), nullable=False, comment="file name as the partner delivered it"),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("raw_path", sa.String(500), nullable=False, comment="archived copy, relative to the data root"),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("arrived_at", sa.DateTime(timezone=True), comment="when the file appeared in landing (mtime)"),
+    sa.Column("landed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("rows_read", sa.Integer),
+    sa.Column("rows_published", sa.Integer),
+    sa.Column("rows_quarantined", sa.Integer),
+    sa.Column("key_id", sa.String(40), comment="id of the pseudonym key used (never the key)"),
+    sa.Column("reason", sa.Text, comment="why the whole delivery was rejected or failed"),
+    sa.Column("seconds", sa.Float, comment="processing time of the last ingest"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("feed", "sha256", name="uq_delivery_content"),
+)
+
+quality_results = sa.Table(
+    "quality_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(80), sa.ForeignKey("deliveries.delivery_id"), nullable=False, index=True),
+    sa.Column("stage", sa.String(20), nullable=False, comment="parse | contract | pseudonymise | harmonise"),
+    sa.Column("rule", sa.String(120), nullable=False),
+    sa.Column("column_name", sa.String(120)),
+    sa.Column("failed_rows", sa.Integer, nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False, comment="error (rows quarantined) | warning"),
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    partner: str
+    feed: str
+    delivery_date: dt.date
+    sequence: int
+    source_name: str
+    sha256: str
+    raw_path: str
+    state: str
+    rows_read: int | None = None
+    rows_published: int | None = None
+    rows_quarantined: int | None = None
+    key_id: str | None = None
+    reason: str | None = None
+    seconds: float | None = None
+
+
+_DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
+
+
+class Ledger:
+    """Thin access layer; every write is its own transaction so a crash never leaves half a record."""
+
+    def __init__(self, url: str):
+        self.engine = sa.create_engine(url)
+        metadata.create_all(self.engine)
+
+    def record_landed(self, *, partner: str, feed: str, delivery_date: dt.date, sequence: int,
+                      source_name: str, sha256: str, raw_path: str, size_bytes: int,
+                      arrived_at: dt.datetime | None) -> tuple[Delivery, bool]:
+        """Record a landed file; returns (delivery, created). The same content landed twice is one delivery."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(deliveries).where(deliveries.c.feed == feed, deliveries.c.sha256 == sha256)
+            ).mappings().first()
+            if existing is not None:
+                return _delivery(existing), False
+            delivery_id = f"{feed}-{delivery_date:%Y%m%d}-{sequence}-{sha256[:10]}"
+            now = _now()
+            conn.execute(deliveries.insert().values(
+                delivery_id=delivery_id, partner=partner, feed=feed, delivery_date=delivery_date,
+                sequence=sequence, source_name=source_name, sha256=sha256, raw_path=raw_path,
+                size_bytes=size_bytes, arrived_at=arrived_at, landed_at=now, state="landed", updated_at=now,
+            ))
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().one()
+            return _delivery(row), True
+
+    def get(self, delivery_id: str) -> Delivery:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().first()
+        if row is None:
+            raise KeyError(f"no delivery {delivery_id!r} in the ledger")
+        return _delivery(row)
+
+    def for_date(self, feed: str, delivery_date: dt.date) -> list[Delivery]:
+        """Deliveries of a feed for one date, oldest sequence first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(deliveries)
+                .where(deliveries.c.feed == feed, deliveries.c.delivery_date == delivery_date)
+                .order_by(deliveries.c.sequence, deliveries.c.landed_at)
+            ).mappings().all()
+        return [_delivery(r) for r in rows]
+
+    def all(self, feed: str | None = None) -> list[Delivery]:
+        query = sa.select(deliveries).order_by(deliveries.c.feed, deliveries.c.delivery_date, deliveries.c.sequence)
+        if feed is not None:
+            query = query.where(deliveries.c.feed == feed)
+        with self.engine.connect() as conn:
+            return [_delivery(r) for r in conn.execute(query).mappings().all()]
+
+    def update(self, delivery_id: str, **values: object) -> None:
+        unknown = set(values) - set(deliveries.c.keys())
+        if unknown:
+            raise ValueError(f"unknown ledger fields: {sorted(unknown)}")
+        with self.engine.begin() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.delivery_id == delivery_id)
+                         .values(**values, updated_at=_now()))
+
+    def replace_quality_results(self, delivery_id: str, results: Iterable[dict]) -> None:
+        """Store a delivery's quality results, replacing those of an earlier run of the same delivery."""
+        with self.engine.begin() as conn:
+            conn.execute(quality_results.delete().where(quality_results.c.delivery_id == delivery_id))
+            rows = [{**r, "delivery_id": delivery_id} for r in results]
+            if rows:
+                conn.execute(quality_results.insert(), rows)
+
+    def quality_results(self, delivery_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(quality_results).where(quality_results.c.delivery_id == delivery_id)
+                .order_by(quality_results.c.id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+
+def _delivery(row: sa.RowMapping) -> Delivery:
+    return Delivery(**{k: row[k] for k in _DELIVERY_FIELDS})
