@@ -246,9 +246,15 @@ def refresh_catalog(s: Settings | None = None) -> list[str]:
 
 def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[dict]:
     """land → ingest → publish every delivery of a feed for one date (what the DAG does, without Airflow)."""
-    results = []
-    for delivery_id in land(feed, delivery_date, s):
-        result = ingest(delivery_id, s)
-        result.update(publish(delivery_id, s))
-        results.append(result)
-    return results
+    ids = land(feed, delivery_date, s)
+    results = {d: ingest(d, s) for d in ids}
+    for published in publish_in_order(ids, s):
+        results[published["delivery_id"]].update(published)
+    return list(results.values())
+
+
+def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list[dict]:
+    """Publish a date's deliveries oldest first, so a correction always ends up on top."""
+    s, _, ledger = _context(s)
+    ordered = sorted(delivery_ids, key=lambda d: (ledger.get(d).sequence, d))
+    return [publish(d, s) for d in ordered]

@@ -113,4 +113,8 @@ if grep -qE '^ForceCommand internal-sftp$' /etc/ssh/sshd_config; then
 fi
 
 # The passwords are in users.conf now; sshd itself does not need them in its environment.
-exec env $(printf -- '-u %s ' "${password_vars[@]}") /entrypoint "$@"
+unset_args=()
+for var in "${password_vars[@]}"; do
+    unset_args+=(-u "$var")
+done
+exec env "${unset_args[@]}" /entrypoint "$@"

@@ -40,6 +40,7 @@ class AnswerKey:
         self.faults: list[dict] = []
         self.sources: dict[str, dict] = {}
         self.extra: dict[str, object] = {}
+        self.last_arrival: dt.datetime | None = None
 
     def deliver(
         self,
@@ -56,6 +57,7 @@ class AnswerKey:
     ) -> dict:
         """Write a delivery's files (in order, with their arrival mtimes) and record it."""
         arrived_at = arrived_at or expected_at
+        self.last_arrival = max(self.last_arrival or arrived_at, arrived_at)
         records = []
         for output in files:
             fileformats.write(self.root / output.path, output.data, arrived_at - output.earlier_by)
@@ -78,6 +80,9 @@ class AnswerKey:
         summary["rows"] += delivery["rows"]
         summary["deliveries"].append(delivery)
         return delivery
+
+    def fault(self, fault_id: str) -> dict:
+        return next(f for f in self.faults if f["id"] == fault_id)
 
     def source(self, name: str, **details: object) -> None:
         """Record a pull source (a database) the generator filled."""
@@ -103,6 +108,8 @@ class AnswerKey:
         path = self.root / ANSWER_KEY
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        if self.last_arrival is not None:
+            fileformats.set_arrival(path, self.last_arrival)
         return summary
 
 

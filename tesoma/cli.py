@@ -1,0 +1,161 @@
+"""The `tesoma` command: drives the pipeline's steps without a scheduler.
+
+    tesoma generate --days 30          synthetic deliveries for every feed into data/landing
+    tesoma demo                        generate + run the city_visits DAG for each day + example query
+    tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
+    tesoma query "select ..."          SQL against the warehouse (DuckDB)
+    tesoma status                      deliveries per feed from the ledger
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+
+from tesoma.config import settings
+
+DEFAULT_START = dt.date(2026, 10, 1)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tesoma.synthetic import generate, main_summary_lines
+
+    root = args.root or settings().data_root
+    started = time.monotonic()
+    summary = generate(root, start=args.start, days=args.days, residents=args.residents, seed=args.seed,
+                       fault_rate=args.fault_rate, progress=(lambda line: print(f"  {line}")) if args.verbose else None)
+    for line in main_summary_lines(summary):
+        print(line)
+    print(f"generated {args.days} days for {args.residents} residents into {root / 'landing'} "
+          f"in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tesoma.demo import EXAMPLE_QUERY, run_days
+    from tesoma.keys import ensure_demo_key
+    from tesoma.synthetic import generate
+
+    s = settings()
+    if ensure_demo_key(s):
+        print(f"created a demo pseudonym key in {s.key_file} (mode 0600); production keys come from a secrets store")
+    started = time.monotonic()
+    generate(s.data_root, start=args.start, days=args.days, residents=args.residents, seed=args.seed,
+             fault_rate=args.fault_rate)
+    print(f"generated {args.days} days of deliveries for {args.residents} residents "
+          f"in {time.monotonic() - started:.1f}s")
+    summary = run_days(s, "city_visits", args.start, args.days)
+    total = {k: sum(r[k] for r in summary) for k in ("read", "published", "quarantined")}
+    print(f"{'total':<24}{total['read']:>7}{total['published']:>11}{total['quarantined']:>13}")
+    print(f"\nquarantine reports: {s.data_root / 'quarantine'}; ledger: tesoma status\n")
+    print(f"$ tesoma query \"{EXAMPLE_QUERY}\"")
+    _print_query(EXAMPLE_QUERY)
+    failed = [r for r in summary if "success" not in r["dag_state"]]
+    if failed:
+        print(f"{len(failed)} DAG run(s) did not succeed: {[str(r['date']) for r in failed]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tesoma import steps
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    for result in steps.process_date(args.feed, args.date):
+        print(result)
+    steps.refresh_catalog()
+    return 0
+
+
+def _print_query(sql: str) -> None:
+    from warehouse import catalog
+    from warehouse.layout import Layout
+
+    with catalog.connect(Layout(settings().data_root)) as con:
+        frame = con.sql(sql).df()
+    print(frame.to_string(index=False) if len(frame) else "(no rows)")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    try:
+        _print_query(args.sql)
+    except duckdb.Error as exc:
+        print(f"query failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from warehouse.ledger import Ledger
+
+    deliveries = Ledger(settings().ledger_url).all(args.feed)
+    if not deliveries:
+        print("no deliveries in the ledger yet (run `tesoma demo` or `tesoma run`)")
+        return 0
+    print(f"{'delivery':<40}{'state':<12}{'read':>7}{'published':>11}{'quarantined':>13}  reason")
+    for d in deliveries:
+        print(f"{d.delivery_id:<40}{d.state:<12}{d.rows_read or 0:>7}{d.rows_published or 0:>11}"
+              f"{d.rows_quarantined or 0:>13}  {(d.reason or '')[:60]}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tesoma", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--start", type=_date, default=DEFAULT_START, help="first day (default 2026-10-01)")
+        sp.add_argument("--days", type=int, default=30, help="number of days (default 30)")
+        sp.add_argument("--residents", type=int, default=16_000, help="synthetic residents (default 16000)")
+        sp.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+        sp.add_argument("--fault-rate", type=float, default=0.03,
+                        help="probability per delivery of each kind of fault (default 0.03)")
+
+    g = sub.add_parser("generate", help="write synthetic deliveries for every feed")
+    data_args(g)
+    g.add_argument("--root", type=lambda t: __import__("pathlib").Path(t).resolve(), default=None,
+                   help="data root (default $TESOMA_DATA_ROOT or ./data)")
+    g.add_argument("-v", "--verbose", action="store_true", help="print progress per day and feed")
+    g.set_defaults(func=cmd_generate)
+
+    d = sub.add_parser("demo", help="generate, run the city_visits DAG per day, print a summary and a query")
+    data_args(d)
+    d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("run", help="process one feed for one date without Airflow")
+    r.add_argument("--feed", default="city_visits")
+    r.add_argument("--date", type=_date, required=True)
+    r.set_defaults(func=cmd_run)
+
+    q = sub.add_parser("query", help="run SQL against the warehouse catalog (DuckDB)")
+    q.add_argument("sql")
+    q.set_defaults(func=cmd_query)
+
+    st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
+    st.add_argument("--feed", default=None)
+    st.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

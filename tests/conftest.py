@@ -1,0 +1,59 @@
+"""Shared test set-up: an isolated data root and Airflow home per session, and real services.
+
+Airflow reads its configuration when first imported, so the environment is set here, before any test
+module imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="tesoma-tests-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}"
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "t" * 64)
+os.environ.pop("TESOMA_PSEUDONYM_KEY", None)
+
+TEST_KEY = "test-key-" + "0123456789abcdef" * 3  # tests only; never a real key
+
+
+def service_available(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is down, except under CI=true, where a missing service fails the test."""
+    if service_available(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI requires it (start it, see the developer guide)")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch) -> Path:
+    """An empty data root with a test key; the TESOMA_* variables point at it."""
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("TESOMA_DATA_ROOT", str(root))
+    monkeypatch.delenv("TESOMA_LEDGER_URL", raising=False)
+    monkeypatch.setenv("TESOMA_PSEUDONYM_KEY", TEST_KEY)
+    return root
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
