@@ -10,15 +10,17 @@ FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv
 
 # --- stage 1: uv.lock -> requirements.txt (pinned, with hashes) -----------------------------------
 FROM apache/airflow:3.3.2-python3.11 AS requirements
+# A throw-away stage: uv (not pip) runs as root here; nothing is installed.
+USER root
 COPY --from=uv /uv /usr/local/bin/uv
 WORKDIR /tmp/lock
-COPY --chown=airflow:0 pyproject.toml uv.lock ./
+COPY pyproject.toml uv.lock ./
 # The runtime dependencies, exactly as locked (--frozen: never re-resolve, fail if the lock is stale).
 # psycopg (the ledger's PostgreSQL driver, TESOMA_LEDGER_URL=postgresql+psycopg://...) is locked in
 # the dev group only, so its locked, hashed pins are appended unless the runtime set has it already.
-RUN uv export --frozen --no-dev --no-emit-project --no-annotate --output-file requirements.txt \
+RUN uv export --quiet --frozen --no-dev --no-emit-project --no-annotate --output-file requirements.txt \
     && if ! grep -q '^psycopg==' requirements.txt; then \
-         uv export --frozen --only-group dev --no-emit-project --no-annotate \
+         uv export --quiet --frozen --only-group dev --no-emit-project --no-annotate \
            | awk '/^psycopg(-binary)?==/ {p = 1} p {print} p && !/\\$/ {p = 0}' >> requirements.txt; \
        fi \
     && grep -q '^psycopg==' requirements.txt \

@@ -54,8 +54,16 @@ def _clear(root: pathlib.Path) -> None:
             path.unlink()
 
 
-def generate(root: pathlib.Path, *, start: dt.date, days: int = 30, residents: int = 16_000,
-             seed: int = 42, fault_rate: float = 0.03, progress: Callable[[str], None] | None = None) -> dict:
+def generate(
+    root: pathlib.Path,
+    *,
+    start: dt.date,
+    days: int = 30,
+    residents: int = 16_000,
+    seed: int = 42,
+    fault_rate: float = 0.03,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Writes the deliveries under root (the data root, e.g. ./data) and returns a summary dict
     (JSON-serialisable: counts of files/rows per feed, the list of injected faults)."""
     if days < 1:
@@ -70,10 +78,20 @@ def generate(root: pathlib.Path, *, start: dt.date, days: int = 30, residents: i
     calendar_days = period(start, days)
     population = generate_population(residents, seed=seed, reference_date=start)
     report(f"population: {residents} residents")
-    key = AnswerKey(root, {
-        "start": start.isoformat(), "days": days, "residents": residents, "seed": seed, "fault_rate": fault_rate,
-    })
-    key.extra["period"] = {"first_day": calendar_days[0].isoformat(), "last_day": calendar_days[-1].isoformat()}
+    key = AnswerKey(
+        root,
+        {
+            "start": start.isoformat(),
+            "days": days,
+            "residents": residents,
+            "seed": seed,
+            "fault_rate": fault_rate,
+        },
+    )
+    key.extra["period"] = {
+        "first_day": calendar_days[0].isoformat(),
+        "last_day": calendar_days[-1].isoformat(),
+    }
     key.extra["population"] = {
         "residents": residents,
         "new_century_signs": sum(has_new_sign(r.hetu) for r in population.residents),

@@ -26,8 +26,16 @@ POSTAL_AREAS: dict[str, tuple[str, float]] = {
 }
 
 STREETS: dict[str, tuple[str, ...]] = {
-    "33310": ("Tesoman valtatie", "Tesomankatu", "Kalkunvuorenkatu", "Tohlopinkatu", "Ristimäenkatu",
-              "Kiikankatu", "Sääksjärvenkatu", "Tesomanpuisto"),
+    "33310": (
+        "Tesoman valtatie",
+        "Tesomankatu",
+        "Kalkunvuorenkatu",
+        "Tohlopinkatu",
+        "Ristimäenkatu",
+        "Kiikankatu",
+        "Sääksjärvenkatu",
+        "Tesomanpuisto",
+    ),
     "33300": ("Lielahdenkatu", "Enqvistinkatu", "Paperitehtaankatu", "Hiedanrannankatu"),
     "33330": ("Ikurintie", "Ikurinkulma", "Jänismäenkatu"),
     "33340": ("Lamminpäänkatu", "Haapalinnankatu", "Kärppäkatu", "Näätäkatu"),

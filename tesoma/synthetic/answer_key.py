@@ -61,19 +61,29 @@ class AnswerKey:
         records = []
         for output in files:
             fileformats.write(self.root / output.path, output.data, arrived_at - output.earlier_by)
-            records.append({
-                "path": output.path, "rows": output.rows, "bytes": len(output.data),
-                "sha256": hashlib.sha256(output.data).hexdigest(),
-            })
+            records.append(
+                {
+                    "path": output.path,
+                    "rows": output.rows,
+                    "bytes": len(output.data),
+                    "sha256": hashlib.sha256(output.data).hexdigest(),
+                }
+            )
         fault_ids = []
         for fault in faults or []:
             fault_id = f"F{len(self.faults) + 1:03d}"
             self.faults.append({"id": fault_id, "partner": partner, "feed": feed, "date": covers, **fault})
             fault_ids.append(fault_id)
         delivery = {
-            "partner": partner, "covers": covers, "sequence": sequence,
-            "expected_at": iso_with_offset(expected_at), "arrived_at": iso_with_offset(arrived_at),
-            "rows": sum(r["rows"] for r in records), "files": records, **details, "faults": fault_ids,
+            "partner": partner,
+            "covers": covers,
+            "sequence": sequence,
+            "expected_at": iso_with_offset(expected_at),
+            "arrived_at": iso_with_offset(arrived_at),
+            "rows": sum(r["rows"] for r in records),
+            "files": records,
+            **details,
+            "faults": fault_ids,
         }
         summary = self.feeds.setdefault(feed, {"files": 0, "rows": 0, "deliveries": []})
         summary["files"] += len(records)

@@ -61,13 +61,20 @@ def deliver_csv(
 
     redelivery = None
     if faults.REDELIVERY in kinds:
-        redelivery = record(faults.REDELIVERY, faults.degrade_for_redelivery(first, rng(faults.REDELIVERY)))
+        detail = faults.degrade_for_redelivery(first, rng(faults.REDELIVERY))
+        if detail is not None:
+            detail["corrected_path"] = landing_path(feed, day, 2)
+        redelivery = record(faults.REDELIVERY, detail)
     duplicates = None
     if faults.DUPLICATE_ROWS in kinds:
-        duplicates = record(faults.DUPLICATE_ROWS, faults.duplicate_records(first, rng(faults.DUPLICATE_ROWS)))
+        duplicates = record(
+            faults.DUPLICATE_ROWS, faults.duplicate_records(first, rng(faults.DUPLICATE_ROWS))
+        )
     if faults.INVALID_CODES in kinds and feed == "city_visits":
-        record(faults.INVALID_CODES,
-               faults.invalid_city_visit_codes(first, rng(faults.INVALID_CODES), duplicates))
+        record(
+            faults.INVALID_CODES,
+            faults.invalid_city_visit_codes(first, rng(faults.INVALID_CODES), duplicates),
+        )
     delivered_encoding = encoding
     if faults.WRONG_ENCODING in kinds:
         data, detail = faults.encode_wrongly(first, encoding, rng(faults.WRONG_ENCODING))
@@ -78,25 +85,43 @@ def deliver_csv(
     arrived = expected
     if faults.LATE_FILE in kinds:
         arrived = expected + faults.LATENESS
-        record(faults.LATE_FILE, {"expected_at": iso_with_offset(expected), "arrived_at": iso_with_offset(arrived)})
+        record(
+            faults.LATE_FILE,
+            {"expected_at": iso_with_offset(expected), "arrived_at": iso_with_offset(arrived)},
+        )
     delivery = key.deliver(
-        partner=PARTNER, feed=feed, covers=day.isoformat(), files=[OutputFile(path, data, len(first.rows))],
-        expected_at=expected, arrived_at=arrived, faults=injected, encoding=delivered_encoding,
+        partner=PARTNER,
+        feed=feed,
+        covers=day.isoformat(),
+        files=[OutputFile(path, data, len(first.rows))],
+        expected_at=expected,
+        arrived_at=arrived,
+        faults=injected,
+        encoding=delivered_encoding,
     )
     if redelivery is not None:
-        corrected = landing_path(feed, day, 2)
-        redelivery["corrected_path"] = corrected
+        corrected = redelivery["corrected_path"]
         second = key.deliver(
-            partner=PARTNER, feed=feed, covers=day.isoformat(), sequence=2, replaces=path,
+            partner=PARTNER,
+            feed=feed,
+            covers=day.isoformat(),
+            sequence=2,
+            replaces=path,
             files=[OutputFile(corrected, delimited_text(table).encode(encoding), len(table.rows))],
-            expected_at=expected, arrived_at=arrived + REDELIVERY_DELAY, encoding=encoding,
+            expected_at=expected,
+            arrived_at=arrived + REDELIVERY_DELAY,
+            encoding=encoding,
         )
         second["faults"].extend(f for f in delivery["faults"] if key.fault(f)["kind"] == faults.REDELIVERY)
     return len(first.rows)
 
 
 def deliver(
-    key: AnswerKey, plan: faults.FaultPlan, population: Population, days: list[dt.date], seed: int,
+    key: AnswerKey,
+    plan: faults.FaultPlan,
+    population: Population,
+    days: list[dt.date],
+    seed: int,
     progress: Callable[[str], None],
 ) -> None:
     """All of the city's deliveries over the period, and the reporting database at the period's end."""
@@ -107,8 +132,9 @@ def deliver(
         visit_table = Table(list(city_visits.COLUMNS), [v.csv_row() for v in visits.by_day[day]])
         counts = {
             "city_visits": deliver_csv(key, plan, seed, "city_visits", day, visit_table),
-            "city_activity": deliver_csv(key, plan, seed, "city_activity", day,
-                                         city_activity.day_table(day, residents, seed)),
+            "city_activity": deliver_csv(
+                key, plan, seed, "city_activity", day, city_activity.day_table(day, residents, seed)
+            ),
             "city_access": deliver_csv(key, plan, seed, "city_access", day, access[day]),
         }
         progress(f"{day.isoformat()} city: " + ", ".join(f"{feed} {n} rows" for feed, n in counts.items()))
@@ -117,7 +143,10 @@ def deliver(
     if days:
         set_arrival(path, daily_arrival(days[-1]))
     key.source(
-        "city_reporting", path=city_reporting_db.DATABASE.as_posix(), table=city_reporting_db.TABLE, rows=rows,
+        "city_reporting",
+        path=city_reporting_db.DATABASE.as_posix(),
+        table=city_reporting_db.TABLE,
+        rows=rows,
         watermark_column="paivitetty",
     )
     key.extra.setdefault("notable_records", {})["city_visits"] = visits.showcase

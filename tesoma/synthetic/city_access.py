@@ -36,6 +36,8 @@ def tables(days: list[dt.date], seed: int) -> dict[dt.date, Table]:
         for (unit, group), typical in TYPICAL_T3_DAYS.items():
             value = level[(unit, group)] + rng.gauss(0.25 * (typical - level[(unit, group)]), 0.15 * typical)
             level[(unit, group)] = max(0.0, round(value * 2) / 2)
-            table.rows.append([day.strftime("%d.%m.%Y"), unit, group, f"{level[(unit, group)]:.1f}".replace(".", ",")])
+            table.rows.append(
+                [day.strftime("%d.%m.%Y"), unit, group, f"{level[(unit, group)]:.1f}".replace(".", ",")]
+            )
         result[day] = table
     return result

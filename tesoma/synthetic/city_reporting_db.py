@@ -31,7 +31,8 @@ _LOCAL_TIMESTAMP = sa.DateTime().with_variant(
 def kaynnit_table(metadata: sa.MetaData) -> sa.Table:
     """The ``kaynnit`` table definition (works for SQLite and PostgreSQL)."""
     return sa.Table(
-        TABLE, metadata,
+        TABLE,
+        metadata,
         sa.Column("kaynti_id", sa.String(10), primary_key=True),
         sa.Column("henkilotunnus", sa.String(11), nullable=False),
         sa.Column("sukunimi", sa.String(100)),

@@ -40,9 +40,26 @@ from tesoma.synthetic.schedule import is_working_day
 from tesoma.synthetic.seeding import stream
 
 COLUMNS = (
-    "kaynti_id", "henkilotunnus", "sukunimi", "etunimet", "lahiosoite", "postinumero", "kotikunta",
-    "puhelin", "palvelu", "yhteystapa", "ammattiryhma", "toimipiste", "alkuaika", "kesto_min", "tila",
-    "diagnoosi", "diagnoosi_luokitus", "asiakasmaksu", "lisatieto", "paivitetty",
+    "kaynti_id",
+    "henkilotunnus",
+    "sukunimi",
+    "etunimet",
+    "lahiosoite",
+    "postinumero",
+    "kotikunta",
+    "puhelin",
+    "palvelu",
+    "yhteystapa",
+    "ammattiryhma",
+    "toimipiste",
+    "alkuaika",
+    "kesto_min",
+    "tila",
+    "diagnoosi",
+    "diagnoosi_luokitus",
+    "asiakasmaksu",
+    "lisatieto",
+    "paivitetty",
 )
 FINNISH_DATETIME = "%d.%m.%Y %H:%M"
 
@@ -93,21 +110,60 @@ def _young_child(resident: Resident, first: dt.date, last: dt.date) -> bool:
     return resident.age_on(last) <= 6
 
 
-SERVICES: dict[str, Service] = {s.code: s for s in (
-    Service("TK_VO", "TESOMA_TK", 0.45,
+SERVICES: dict[str, Service] = {
+    s.code: s
+    for s in (
+        Service(
+            "TK_VO",
+            "TESOMA_TK",
+            0.45,
             {"R10": 0.70, "R71": 0.18, "R52": 0.07, "R80": 0.03, "R20": 0.02},
-            {"LAAK": 0.55, "SH": 0.45}, _any, _primary_care_weight),
-    Service("SHT", "TESOMA_SHT", 0.20, {"R10": 0.97, "R71": 0.03}, {"HLAAK": 0.65, "SUUHYG": 0.35},
-            lambda r, first, last: r.age_on(first) >= 1),
-    Service("AITNEU", "TESOMA_NEU", 0.06, {"R10": 0.85, "R71": 0.10, "R20": 0.05},
-            {"TH": 0.9, "LAAK": 0.1}, _pregnancy_age_woman),
-    Service("LANEU", "TESOMA_NEU", 0.09, {"R10": 0.85, "R20": 0.10, "R71": 0.05},
-            {"TH": 0.9, "LAAK": 0.1}, _young_child),
-    Service("SOSNEU", "TESOMA_SOS", 0.10, {"R10": 0.60, "R71": 0.25, "R52": 0.10, "R20": 0.05},
-            {"SOSTT": 0.6, "SOHJ": 0.4}, _adult),
-    Service("HYVNEU", "TESOMA_SOS", 0.10, {"R10": 0.65, "R52": 0.15, "R71": 0.15, "R80": 0.05},
-            {"SH": 0.4, "TH": 0.2, "SOHJ": 0.4}, _adult),
-)}
+            {"LAAK": 0.55, "SH": 0.45},
+            _any,
+            _primary_care_weight,
+        ),
+        Service(
+            "SHT",
+            "TESOMA_SHT",
+            0.20,
+            {"R10": 0.97, "R71": 0.03},
+            {"HLAAK": 0.65, "SUUHYG": 0.35},
+            lambda r, first, last: r.age_on(first) >= 1,
+        ),
+        Service(
+            "AITNEU",
+            "TESOMA_NEU",
+            0.06,
+            {"R10": 0.85, "R71": 0.10, "R20": 0.05},
+            {"TH": 0.9, "LAAK": 0.1},
+            _pregnancy_age_woman,
+        ),
+        Service(
+            "LANEU",
+            "TESOMA_NEU",
+            0.09,
+            {"R10": 0.85, "R20": 0.10, "R71": 0.05},
+            {"TH": 0.9, "LAAK": 0.1},
+            _young_child,
+        ),
+        Service(
+            "SOSNEU",
+            "TESOMA_SOS",
+            0.10,
+            {"R10": 0.60, "R71": 0.25, "R52": 0.10, "R20": 0.05},
+            {"SOSTT": 0.6, "SOHJ": 0.4},
+            _adult,
+        ),
+        Service(
+            "HYVNEU",
+            "TESOMA_SOS",
+            0.10,
+            {"R10": 0.65, "R52": 0.15, "R71": 0.15, "R80": 0.05},
+            {"SH": 0.4, "TH": 0.2, "SOHJ": 0.4},
+            _adult,
+        ),
+    )
+}
 OTHER_DAY_SERVICES = {"TK_VO": 0.8, "SHT": 0.2}
 """On weekends and public holidays only on-call primary care and emergency dental care are open."""
 
@@ -153,10 +209,25 @@ class Visit:
         """The row as the CSV export writes it (Finnish dates, decimal comma)."""
         r = self.resident
         return [
-            self.kaynti_id, r.hetu, r.surname, r.first_names, r.street_address, r.postal_code,
-            r.home_municipality, r.phone, self.palvelu, self.yhteystapa, self.ammattiryhma, self.toimipiste,
-            self.alkuaika.strftime(FINNISH_DATETIME), str(self.kesto_min), self.tila, self.diagnoosi,
-            self.diagnoosi_luokitus, format_euros(self.asiakasmaksu_cents), self.lisatieto,
+            self.kaynti_id,
+            r.hetu,
+            r.surname,
+            r.first_names,
+            r.street_address,
+            r.postal_code,
+            r.home_municipality,
+            r.phone,
+            self.palvelu,
+            self.yhteystapa,
+            self.ammattiryhma,
+            self.toimipiste,
+            self.alkuaika.strftime(FINNISH_DATETIME),
+            str(self.kesto_min),
+            self.tila,
+            self.diagnoosi,
+            self.diagnoosi_luokitus,
+            format_euros(self.asiakasmaksu_cents),
+            self.lisatieto,
             self.paivitetty.strftime(FINNISH_DATETIME),
         ]
 
@@ -166,7 +237,9 @@ class Visit:
         for name in ("diagnoosi", "diagnoosi_luokitus", "lisatieto"):
             row[name] = row[name] or None
         row.update(
-            alkuaika=self.alkuaika, paivitetty=self.paivitetty, kesto_min=self.kesto_min,
+            alkuaika=self.alkuaika,
+            paivitetty=self.paivitetty,
+            kesto_min=self.kesto_min,
             asiakasmaksu=round(self.asiakasmaksu_cents / 100, 2),
         )
         return row
@@ -274,18 +347,28 @@ class _Simulation:
         tila = CANCELLED if roll < 0.06 else NO_SHOW if roll < 0.10 and mode in ("R10", "R20") else COMPLETED
         diagnosis, system = self._diagnosis(service_code) if tila == COMPLETED else ("", "")
         note = rng.choice(NOTES).format(name=resident.given_name) if rng.random() < NOTE_SHARE else ""
-        if tila == CANCELLED:
-            updated = max(start - dt.timedelta(minutes=rng.randrange(15, 240, 5)),
-                          dt.datetime.combine(day, dt.time(7, 0)))
+        if tila == CANCELLED:  # called off earlier the same day
+            opening = dt.datetime.combine(day, dt.time(7, 0))
+            latest = max(0, int((start - opening).total_seconds() // 60) - 15)
+            updated = opening + dt.timedelta(minutes=rng.randint(0, latest))
         else:
             updated = start + dt.timedelta(minutes=duration + rng.randrange(5, 95, 5))
         updated = min(updated, dt.datetime.combine(day, dt.time(23, 55)))
         return Visit(
-            kaynti_id=self._new_id(), resident=resident, palvelu=service_code, yhteystapa=mode,
-            ammattiryhma=group, toimipiste=service.unit, alkuaika=start, kesto_min=duration, tila=tila,
-            diagnoosi=diagnosis, diagnoosi_luokitus=system,
+            kaynti_id=self._new_id(),
+            resident=resident,
+            palvelu=service_code,
+            yhteystapa=mode,
+            ammattiryhma=group,
+            toimipiste=service.unit,
+            alkuaika=start,
+            kesto_min=duration,
+            tila=tila,
+            diagnoosi=diagnosis,
+            diagnoosi_luokitus=system,
             asiakasmaksu_cents=self._fee(resident, day, service_code, mode, group, tila),
-            lisatieto=note, paivitetty=updated,
+            lisatieto=note,
+            paivitetty=updated,
         )
 
     def _updated_version(self, visit: Visit, day: dt.date) -> Visit:
@@ -299,11 +382,26 @@ class _Simulation:
             }[visit.diagnoosi_luokitus]
             others = {code: v for code, v in table.items() if code != visit.diagnoosi}
             return replace(visit, diagnoosi=clinical_codes.pick(rng, others), paivitetty=updated)
-        if visit.tila == COMPLETED and visit.palvelu == "TK_VO" and not visit.diagnoosi and rng.random() < 0.5:
-            return replace(visit, diagnoosi=clinical_codes.pick(rng, clinical_codes.ICD10),
-                           diagnoosi_luokitus=clinical_codes.ICD10_SYSTEM, paivitetty=updated)
-        return replace(visit, tila=CANCELLED, diagnoosi="", diagnoosi_luokitus="", asiakasmaksu_cents=0,
-                       paivitetty=updated)
+        if (
+            visit.tila == COMPLETED
+            and visit.palvelu == "TK_VO"
+            and not visit.diagnoosi
+            and rng.random() < 0.5
+        ):
+            return replace(
+                visit,
+                diagnoosi=clinical_codes.pick(rng, clinical_codes.ICD10),
+                diagnoosi_luokitus=clinical_codes.ICD10_SYSTEM,
+                paivitetty=updated,
+            )
+        return replace(
+            visit,
+            tila=CANCELLED,
+            diagnoosi="",
+            diagnoosi_luokitus="",
+            asiakasmaksu_cents=0,
+            paivitetty=updated,
+        )
 
     def _schedule_update(self, visit: Visit, day: dt.date) -> None:
         if visit.tila == CANCELLED or self.rng.random() >= UPDATE_SHARE:
@@ -342,7 +440,7 @@ class _Simulation:
             self.latest[visit.kaynti_id] = visit
         rows.extend(new)
         rows.sort(key=lambda v: (v.paivitetty, v.kaynti_id))
-        return rows, [v.kaynti_id for v in new[:len(forced)]]
+        return rows, [v.kaynti_id for v in new[: len(forced)]]
 
 
 def showcase_residents(population: Population) -> dict[str, list[Resident]]:
@@ -372,6 +470,6 @@ def simulate(population: Population, days: list[dt.date], seed: int) -> CityVisi
     showcase_ids: dict[str, list[str]] = {}
     position = 0
     for kind, group in showcase.items():
-        showcase_ids[kind] = forced_ids[position:position + len(group)]
+        showcase_ids[kind] = forced_ids[position : position + len(group)]
         position += len(group)
     return CityVisits(by_day, dict(sorted(simulation.latest.items())), showcase_ids)

@@ -56,8 +56,10 @@ DENTAL_ICD10 = {
     "K05.1": ("Krooninen ientulehdus", 3),
     "K08.8": ("Muu hampaiden ja tukikudosten sairaus", 1),
 }
-MATERNITY = {"Z34.0": ("Normaalin ensiraskauden seuranta", 3), "Z34.8": ("Muun normaalin raskauden seuranta", 2)}
-CHILD_HEALTH_ICPC2 = {"A98": ICPC2["A98"]}
+MATERNITY = {
+    "Z34.0": ("Normaalin ensiraskauden seuranta", 3),
+    "Z34.8": ("Muun normaalin raskauden seuranta", 2),
+}
 
 
 def pick(rng: random.Random, codes: dict[str, tuple[str, int]]) -> str:

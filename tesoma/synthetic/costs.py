@@ -45,9 +45,14 @@ FEED = "costs"
 COLUMNS = ["kuukausi", "palvelualue", "kustannus_eur"]
 MONTHLY_COST_PER_16000_EUR: dict[str, dict[str, int]] = {
     "city": {
-        "perusterveydenhuolto": 420_000, "suun terveydenhuolto": 160_000, "äitiysneuvola": 38_000,
-        "lastenneuvola": 52_000, "sosiaalineuvonta": 61_000, "hyvinvointineuvonta": 45_000,
-        "nuorisopalvelut": 28_000, "kirjasto": 54_000,
+        "perusterveydenhuolto": 420_000,
+        "suun terveydenhuolto": 160_000,
+        "äitiysneuvola": 38_000,
+        "lastenneuvola": 52_000,
+        "sosiaalineuvonta": 61_000,
+        "hyvinvointineuvonta": 45_000,
+        "nuorisopalvelut": 28_000,
+        "kirjasto": 54_000,
     },
     "mehilainen": {"perusterveydenhuolto": 240_000, "suun terveydenhuolto": 60_000, "digipalvelut": 18_000},
     "ngo_mll": {"järjestötoiminta": 9_500},
@@ -70,12 +75,15 @@ def deliver(
         arrival = daily_arrival(covered[-1])
         for partner, areas in MONTHLY_COST_PER_16000_EUR.items():
             rng = stream(seed, partner, FEED, month_text)
-            amounts = [(area, round(base * scale * share * rng.uniform(0.95, 1.05) * 100))
-                       for area, base in areas.items()]
+            amounts = [
+                (area, round(base * scale * share * rng.uniform(0.95, 1.05) * 100))
+                for area, base in areas.items()
+            ]
             path = f"landing/{partner}/{FEED}/{FEED}_{year:04d}{month:02d}"
             if partner == "ngo_mll":
-                data = fileformats.xlsx([("kustannukset", COLUMNS,
-                                          [[month_text, area, cents / 100] for area, cents in amounts])])
+                data = fileformats.xlsx(
+                    [("kustannukset", COLUMNS, [[month_text, area, cents / 100] for area, cents in amounts])]
+                )
                 output = OutputFile(f"{path}.xlsx", data, len(amounts))
             else:
                 table = Table(list(COLUMNS), [[month_text, area, _euros(cents)] for area, cents in amounts])
@@ -85,6 +93,12 @@ def deliver(
                 else:
                     data = fileformats.delimited_text(table, line_end="\n").encode()
                 output = OutputFile(f"{path}.csv", data, len(amounts))
-            key.deliver(partner=partner, feed=FEED, covers=month_text, files=[output], expected_at=arrival,
-                        complete_month=len(covered) == calendar.monthrange(year, month)[1])
+            key.deliver(
+                partner=partner,
+                feed=FEED,
+                covers=month_text,
+                files=[output],
+                expected_at=arrival,
+                complete_month=len(covered) == calendar.monthrange(year, month)[1],
+            )
         progress(f"{month_text} {FEED}: {len(MONTHLY_COST_PER_16000_EUR)} partners")

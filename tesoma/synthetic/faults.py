@@ -96,6 +96,7 @@ def fault_rng(seed: int, feed: str, day: dt.date, kind: str) -> random.Random:
 
 # --- rows of delimited files ---------------------------------------------------------------------------
 
+
 def duplicate_records(table: Table, rng: random.Random, key_column: int = 0) -> dict | None:
     """Repeat 1–5 records exactly, each right after its original. Returns the answer-key detail."""
     if not table.rows:
@@ -197,7 +198,10 @@ def encode_wrongly(table: Table, encoding: str, rng: random.Random) -> tuple[byt
         chosen = sorted(rng.sample(non_ascii, min(len(non_ascii), rng.randint(1, 3))))
         parts = [line.encode("cp1252" if i in chosen else "utf-8") for i, line in enumerate(lines)]
         return codecs.BOM_UTF8 + b"".join(parts), {
-            "variant": variant, "scope": "rows", "rows": chosen, "declared_encoding": "utf-8-sig",
+            "variant": variant,
+            "scope": "rows",
+            "rows": chosen,
+            "declared_encoding": "utf-8-sig",
         }
     chosen = sorted(rng.sample(range(1, len(lines)), min(len(lines) - 1, rng.randint(1, 3))))
     parts = [codecs.BOM_UTF8] if encoding == "utf-8-sig" else []
@@ -206,10 +210,16 @@ def encode_wrongly(table: Table, encoding: str, rng: random.Random) -> tuple[byt
         if i in chosen:
             data = data[: -len(CRLF)] + UNDEFINED_IN_CP1252 + CRLF.encode()
         parts.append(data)
-    return b"".join(parts), {"variant": variant, "scope": "rows", "rows": chosen, "declared_encoding": encoding}
+    return b"".join(parts), {
+        "variant": variant,
+        "scope": "rows",
+        "rows": chosen,
+        "declared_encoding": encoding,
+    }
 
 
 # --- FHIR resources ------------------------------------------------------------------------------------
+
 
 def duplicate_resources(resources: list[dict], rng: random.Random) -> dict | None:
     """Repeat 1–3 resources (lines) exactly, each right after its original."""
@@ -235,8 +245,11 @@ def invalid_fhir_codes(
     avoided = set()
     if avoid:
         avoided = {n - 1 for n in avoid["rows"]} | {n - 1 for n in avoid["duplicate_of"]}
-    with_hetu = [i for i, p in enumerate(patients)
-                 if any(ident.get("system") == "urn:oid:1.2.246.21" for ident in p.get("identifier", []))]
+    with_hetu = [
+        i
+        for i, p in enumerate(patients)
+        if any(ident.get("system") == "urn:oid:1.2.246.21" for ident in p.get("identifier", []))
+    ]
     free_encounters = [i for i in range(len(encounters)) if i not in avoided]
     problems = []
     for _ in range(rng.randint(1, 3)):
@@ -248,9 +261,16 @@ def invalid_fhir_codes(
             index = with_hetu.pop(rng.randrange(len(with_hetu)))
             identifier = next(i for i in patients[index]["identifier"] if i["system"] == "urn:oid:1.2.246.21")
             identifier["value"] = wrong_check_character(identifier["value"], rng)
-            problems.append({"resourceType": "Patient", "file": "Patient.000.ndjson", "row": index + 1,
-                             "id": patients[index]["id"], "field": "identifier.value",
-                             "problem": "wrong_check_character"})
+            problems.append(
+                {
+                    "resourceType": "Patient",
+                    "file": "Patient.000.ndjson",
+                    "row": index + 1,
+                    "id": patients[index]["id"],
+                    "field": "identifier.value",
+                    "problem": "wrong_check_character",
+                }
+            )
             continue
         index = free_encounters.pop(rng.randrange(len(free_encounters)))
         encounter = encounters[index]
@@ -263,7 +283,15 @@ def invalid_fhir_codes(
             value = f"{start[:4]}-{rng.choice(('02-30', '02-31', '04-31', '11-31'))}{start[10:]}"
             encounter["period"]["start"] = value
             field_name = "period.start"
-        problems.append({"resourceType": "Encounter", "file": "Encounter.000.ndjson", "row": index + 1,
-                         "id": encounter["id"], "field": field_name, "problem": "invalid_value",
-                         "value": value})
+        problems.append(
+            {
+                "resourceType": "Encounter",
+                "file": "Encounter.000.ndjson",
+                "row": index + 1,
+                "id": encounter["id"],
+                "field": field_name,
+                "problem": "invalid_value",
+                "value": value,
+            }
+        )
     return problems

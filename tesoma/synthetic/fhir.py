@@ -79,10 +79,17 @@ OCCUPATIONS = {
     "physiotherapist": ("36682004", "Physiotherapist", "fysioterapeutti"),
     "psychologist": ("59944000", "Psychologist", "psykologi"),
 }
-CLASSES = {"AMB": ("ambulatory", 80), "VR": ("virtual", 12), "HH": ("home health", 3),
-           "EMER": ("emergency", 4), "IMP": ("inpatient encounter", 1)}
+CLASSES = {
+    "AMB": ("ambulatory", 80),
+    "VR": ("virtual", 12),
+    "HH": ("home health", 3),
+    "EMER": ("emergency", 4),
+    "IMP": ("inpatient encounter", 1),
+}
 DIAGNOSES = {
-    "GP": clinical_codes.ICD10, "OCC": clinical_codes.ICD10, "SPEC": clinical_codes.ICD10,
+    "GP": clinical_codes.ICD10,
+    "OCC": clinical_codes.ICD10,
+    "SPEC": clinical_codes.ICD10,
     "DENTAL": clinical_codes.DENTAL_ICD10,
     "PHYSIO": {c: clinical_codes.ICD10[c] for c in ("M54.5", "M25.5", "S93.4")},
     "MENTAL": {c: clinical_codes.ICD10[c] for c in ("F32.1", "F41.1")},
@@ -105,10 +112,14 @@ def customers(population: Population, seed: int) -> list[Customer]:
     for resident in population.residents:
         share = 0.32 if 18 <= resident.age_on(reference) < 65 else 0.15
         if rng.random() < share:
-            chosen.append(Customer(
-                resident=resident, patient_id=uuid4(rng), mrn=f"MH{rng.randint(10_000_000, 99_999_999)}",
-                hetu_recorded=rng.random() >= NO_HETU_SHARE,
-            ))
+            chosen.append(
+                Customer(
+                    resident=resident,
+                    patient_id=uuid4(rng),
+                    mrn=f"MH{rng.randint(10_000_000, 99_999_999)}",
+                    hetu_recorded=rng.random() >= NO_HETU_SHARE,
+                )
+            )
     return chosen
 
 
@@ -117,12 +128,22 @@ def patient(customer: Customer) -> dict:
     identifiers = []
     if customer.hetu_recorded:
         identifiers.append({"use": "official", "system": HETU_SYSTEM, "value": r.hetu})
-    identifiers.append({
-        "use": "usual",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR",
-                             "display": "Medical record number"}]},
-        "system": MRN_SYSTEM, "value": customer.mrn,
-    })
+    identifiers.append(
+        {
+            "use": "usual",
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                        "code": "MR",
+                        "display": "Medical record number",
+                    }
+                ]
+            },
+            "system": MRN_SYSTEM,
+            "value": customer.mrn,
+        }
+    )
     telecom = [{"system": "phone", "value": r.phone, "use": "mobile"}]
     if r.email:
         telecom.append({"system": "email", "value": r.email, "use": "home"})
@@ -135,10 +156,21 @@ def patient(customer: Customer) -> dict:
         "telecom": telecom,
         "gender": "female" if r.sex == "F" else "male",
         "birthDate": r.birth_date.isoformat(),
-        "address": [{"use": "home", "line": [r.street_address], "postalCode": r.postal_code,
-                     "city": "Tampere", "country": "FI"}],
-        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fi",
-                                                    "display": "suomi"}]}, "preferred": True}],
+        "address": [
+            {
+                "use": "home",
+                "line": [r.street_address],
+                "postalCode": r.postal_code,
+                "city": "Tampere",
+                "country": "FI",
+            }
+        ],
+        "communication": [
+            {
+                "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fi", "display": "suomi"}]},
+                "preferred": True,
+            }
+        ],
     }
 
 
@@ -186,8 +218,13 @@ class _Clinic:
         if encounter_class in ("EMER", "IMP"):
             opens, closes = 0, 24 * 60 - 15
         start = local(day, dt.time()) + dt.timedelta(minutes=rng.randrange(opens, closes, 15))
-        length = {"AMB": (20, 45), "VR": (10, 20), "HH": (45, 60), "EMER": (60, 240),
-                  "IMP": (24 * 60, 72 * 60)}[encounter_class]
+        length = {
+            "AMB": (20, 45),
+            "VR": (10, 20),
+            "HH": (45, 60),
+            "EMER": (60, 240),
+            "IMP": (24 * 60, 72 * 60),
+        }[encounter_class]
         end = start + dt.timedelta(minutes=rng.randrange(length[0], length[1] + 1, 5))
         # wall-clock arithmetic on Helsinki times; normalise the offset (the autumn clock change)
         start, end = (t.astimezone(dt.UTC).astimezone(start.tzinfo) for t in (start, end))
@@ -198,19 +235,30 @@ class _Clinic:
         encounter = {
             "resourceType": "Encounter",
             "id": encounter_id,
-            "identifier": [{"use": "official", "system": ENCOUNTER_ID_SYSTEM, "value": f"E{self.next_number}"}],
+            "identifier": [
+                {"use": "official", "system": ENCOUNTER_ID_SYSTEM, "value": f"E{self.next_number}"}
+            ],
             "status": "cancelled" if cancelled else "finished",
             "class": {"system": ACT_CODE, "code": encounter_class, "display": CLASSES[encounter_class][0]},
-            "serviceType": {"coding": [{"system": SERVICE_TYPE_SYSTEM, "code": service,
-                                        "display": SERVICE_TYPES[service][0]}]},
+            "serviceType": {
+                "coding": [
+                    {"system": SERVICE_TYPE_SYSTEM, "code": service, "display": SERVICE_TYPES[service][0]}
+                ]
+            },
             "subject": {"reference": f"Patient/{customer.patient_id}"},
-            "participant": [{
-                "type": [
-                    {"coding": [{"system": PARTICIPATION_TYPE, "code": "PPRF", "display": "primary performer"}]},
-                    {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": text},
-                ],
-                "individual": {"reference": f"Practitioner/{rng.choice(self.practitioners[occupation])}"},
-            }],
+            "participant": [
+                {
+                    "type": [
+                        {
+                            "coding": [
+                                {"system": PARTICIPATION_TYPE, "code": "PPRF", "display": "primary performer"}
+                            ]
+                        },
+                        {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": text},
+                    ],
+                    "individual": {"reference": f"Practitioner/{rng.choice(self.practitioners[occupation])}"},
+                }
+            ],
             "period": {"start": iso_with_offset(start), "end": iso_with_offset(end)},
             "serviceProvider": {"display": "Mehiläinen Tesoma"},
         }
@@ -222,19 +270,37 @@ class _Clinic:
                 diagnoses.append(self._condition(icd, customer, encounter_id, start, end))
         return encounter, diagnoses
 
-    def _condition(self, icd: str, customer: Customer, encounter_id: str, start: dt.datetime,
-                   end: dt.datetime) -> dict:
+    def _condition(
+        self, icd: str, customer: Customer, encounter_id: str, start: dt.datetime, end: dt.datetime
+    ) -> dict:
         display = clinical_codes.icd10_display(icd)
         return {
             "resourceType": "Condition",
             "id": uuid4(self.rng),
-            "clinicalStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-            "verificationStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
-            "category": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}],
+            "clinicalStatus": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+                ]
+            },
+            "verificationStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "code": "confirmed",
+                    }
+                ]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "encounter-diagnosis",
+                            "display": "Encounter Diagnosis",
+                        }
+                    ]
+                }
+            ],
             "code": {"coding": [{"system": ICD10_SYSTEM, "code": icd, "display": display}], "text": display},
             "subject": {"reference": f"Patient/{customer.patient_id}"},
             "encounter": {"reference": f"Encounter/{encounter_id}"},
@@ -249,7 +315,7 @@ def manifest(day: dt.date, counts: dict[str, int]) -> dict:
     return {
         "transactionTime": iso_with_offset(local(day + dt.timedelta(days=1), EXPORT_TIME)),
         "request": "https://fhir.mehilainen.example/fhir/Group/tesoma-allianssi/$export"
-                   f"?_type=Patient,Encounter,Condition&_since={since}",
+        f"?_type=Patient,Encounter,Condition&_since={since}",
         "requiresAccessToken": False,
         "output": [{"type": t, "url": f"{t}.000.ndjson", "count": counts[t]} for t in RESOURCE_TYPES],
         "error": [],
@@ -257,7 +323,11 @@ def manifest(day: dt.date, counts: dict[str, int]) -> dict:
 
 
 def deliver(
-    key: AnswerKey, plan: faults.FaultPlan, population: Population, days: list[dt.date], seed: int,
+    key: AnswerKey,
+    plan: faults.FaultPlan,
+    population: Population,
+    days: list[dt.date],
+    seed: int,
     progress: Callable[[str], None],
 ) -> None:
     clinic = _Clinic(population, seed)
@@ -268,32 +338,70 @@ def deliver(
         injected: list[dict] = []
         duplicates = None
         if faults.DUPLICATE_ROWS in kinds:
-            duplicates = faults.duplicate_resources(encounters, faults.fault_rng(seed, FEED, day, faults.DUPLICATE_ROWS))
+            duplicates = faults.duplicate_resources(
+                encounters, faults.fault_rng(seed, FEED, day, faults.DUPLICATE_ROWS)
+            )
             if duplicates:
-                injected.append({"kind": faults.DUPLICATE_ROWS, "forced": kinds[faults.DUPLICATE_ROWS],
-                                 "path": f"{folder}/Encounter.000.ndjson", **duplicates})
+                injected.append(
+                    {
+                        "kind": faults.DUPLICATE_ROWS,
+                        "forced": kinds[faults.DUPLICATE_ROWS],
+                        "path": f"{folder}/Encounter.000.ndjson",
+                        **duplicates,
+                    }
+                )
         if faults.INVALID_CODES in kinds:
-            problems = faults.invalid_fhir_codes(patients, encounters,
-                                                 faults.fault_rng(seed, FEED, day, faults.INVALID_CODES), duplicates)
+            problems = faults.invalid_fhir_codes(
+                patients, encounters, faults.fault_rng(seed, FEED, day, faults.INVALID_CODES), duplicates
+            )
             if problems:
-                injected.append({
-                    "kind": faults.INVALID_CODES, "forced": kinds[faults.INVALID_CODES], "path": folder,
-                    "rows": [p["row"] for p in problems], "columns": sorted({p["field"] for p in problems}),
-                    "keys": [p["id"] for p in problems], "details": problems,
-                })
+                injected.append(
+                    {
+                        "kind": faults.INVALID_CODES,
+                        "forced": kinds[faults.INVALID_CODES],
+                        "path": folder,
+                        "rows": [p["row"] for p in problems],
+                        "columns": sorted({p["field"] for p in problems}),
+                        "keys": [p["id"] for p in problems],
+                        "details": problems,
+                    }
+                )
         expected = daily_arrival(day)
         arrived = expected
         if faults.LATE_FILE in kinds:
             arrived = expected + faults.LATENESS
-            injected.append({"kind": faults.LATE_FILE, "forced": kinds[faults.LATE_FILE], "path": folder,
-                             "expected_at": iso_with_offset(expected), "arrived_at": iso_with_offset(arrived)})
+            injected.append(
+                {
+                    "kind": faults.LATE_FILE,
+                    "forced": kinds[faults.LATE_FILE],
+                    "path": folder,
+                    "expected_at": iso_with_offset(expected),
+                    "arrived_at": iso_with_offset(arrived),
+                }
+            )
         resources = {"Patient": patients, "Encounter": encounters, "Condition": conditions}
-        files = [OutputFile(f"{folder}/{t}.000.ndjson", ndjson(resources[t]), len(resources[t]),
-                            earlier_by=dt.timedelta(minutes=1)) for t in RESOURCE_TYPES]
+        files = [
+            OutputFile(
+                f"{folder}/{t}.000.ndjson",
+                ndjson(resources[t]),
+                len(resources[t]),
+                earlier_by=dt.timedelta(minutes=1),
+            )
+            for t in RESOURCE_TYPES
+        ]
         body = json.dumps(manifest(day, {t: len(resources[t]) for t in RESOURCE_TYPES}), indent=2) + "\n"
         files.append(OutputFile(f"{folder}/manifest.json", body.encode(), 0))
-        key.deliver(partner=PARTNER, feed=FEED, covers=day.isoformat(), files=files,
-                    expected_at=expected, arrived_at=arrived, faults=injected,
-                    resources={t: len(resources[t]) for t in RESOURCE_TYPES})
-        progress(f"{day.isoformat()} {FEED}: {len(patients)} patients, {len(encounters)} encounters, "
-                 f"{len(conditions)} conditions")
+        key.deliver(
+            partner=PARTNER,
+            feed=FEED,
+            covers=day.isoformat(),
+            files=files,
+            expected_at=expected,
+            arrived_at=arrived,
+            faults=injected,
+            resources={t: len(resources[t]) for t in RESOURCE_TYPES},
+        )
+        progress(
+            f"{day.isoformat()} {FEED}: {len(patients)} patients, {len(encounters)} encounters, "
+            f"{len(conditions)} conditions"
+        )

@@ -52,7 +52,9 @@ def delimited_lines(table: Table, delimiter: str = ";", line_end: str = CRLF) ->
 
 def ndjson(resources: list[dict]) -> bytes:
     """One JSON object per line, UTF-8, ``\\n`` line ends, as FHIR Bulk Data prescribes."""
-    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in resources).encode()
+    return "".join(
+        json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in resources
+    ).encode()
 
 
 def xlsx(sheets: list[tuple[str, list[str], list[list[object]]]]) -> bytes:
@@ -86,7 +88,10 @@ def xlsx(sheets: list[tuple[str, list[str], list[list[object]]]]) -> bytes:
 def _fixed_zip_times(data: bytes) -> bytes:
     """The same zip with every member's timestamp fixed (zipfile stamps the wall clock)."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             member = zipfile.ZipInfo(info.filename, date_time=ZIP_MEMBER_TIME)
             member.compress_type = zipfile.ZIP_DEFLATED

@@ -98,7 +98,9 @@ def _members(org: Organisation, group: Group, population: Population, seed: int)
     eligible = [r for r in population.residents if group.ages[0] <= r.age_on(day) <= group.ages[1]]
     chosen = rng.sample(eligible, min(len(eligible), group.participants[1] * 3))
     if org is MLL:
-        return [Member(r, str(rng.randint(1_000_000, 9_999_999)), rng.random() < CONSENT_SHARE) for r in chosen]
+        return [
+            Member(r, str(rng.randint(1_000_000, 9_999_999)), rng.random() < CONSENT_SHARE) for r in chosen
+        ]
     return [Member(r, f"S-{rng.randint(10_000, 99_999)}", rng.random() < CONSENT_SHARE) for r in chosen]
 
 
@@ -111,7 +113,11 @@ def _session(rng: random.Random, group: Group, members: list[Member]) -> tuple[i
 
 
 def deliver(
-    key: AnswerKey, population: Population, days: list[dt.date], seed: int, progress: Callable[[str], None],
+    key: AnswerKey,
+    population: Population,
+    days: list[dt.date],
+    seed: int,
+    progress: Callable[[str], None],
 ) -> None:
     for org in ORGANISATIONS:
         members = {g.name: _members(org, g, population, seed) for g in org.groups}
@@ -129,10 +135,19 @@ def deliver(
             if not sessions:
                 continue
             files = _files(org, day, sessions, attendance)
-            key.deliver(partner=org.partner, feed=FEED, covers=day.isoformat(), files=files,
-                        expected_at=daily_arrival(day), sessions=len(sessions), attendance_rows=len(attendance))
-            progress(f"{day.isoformat()} {org.partner} {FEED}: {len(sessions)} sessions, "
-                     f"{len(attendance)} consented attendance rows")
+            key.deliver(
+                partner=org.partner,
+                feed=FEED,
+                covers=day.isoformat(),
+                files=files,
+                expected_at=daily_arrival(day),
+                sessions=len(sessions),
+                attendance_rows=len(attendance),
+            )
+            progress(
+                f"{day.isoformat()} {org.partner} {FEED}: {len(sessions)} sessions, "
+                f"{len(attendance)} consented attendance rows"
+            )
 
 
 def _files(org: Organisation, day: dt.date, sessions: list, attendance: list) -> list[OutputFile]:
@@ -140,24 +155,45 @@ def _files(org: Organisation, day: dt.date, sessions: list, attendance: list) ->
     stem = f"{FEED}_{day:%Y%m%d}"
     if org is MLL:
         session_rows = [[day, g.activity, g.name, count, volunteers] for g, count, volunteers in sessions]
-        attendance_rows = [[day, g.name, m.number, org.consent_value, m.resident.birth_date.year,
-                            m.resident.postal_code] for g, m in attendance]
-        data = fileformats.xlsx([
-            ("toiminta", list(org.session_header), session_rows),
-            ("osallistujat", list(org.attendance_header), attendance_rows),
-        ])
+        attendance_rows = [
+            [day, g.name, m.number, org.consent_value, m.resident.birth_date.year, m.resident.postal_code]
+            for g, m in attendance
+        ]
+        data = fileformats.xlsx(
+            [
+                ("toiminta", list(org.session_header), session_rows),
+                ("osallistujat", list(org.attendance_header), attendance_rows),
+            ]
+        )
         return [OutputFile(f"{folder}/{stem}.xlsx", data, len(session_rows) + len(attendance_rows))]
     pvm = day.strftime("%d.%m.%Y")
-    session_table = Table(list(org.session_header),
-                          [[pvm, g.activity, g.name, str(count), str(volunteers)] for g, count, volunteers in sessions])
-    attendance_table = Table(list(org.attendance_header), [
-        [pvm, g.name, m.number, org.consent_value, str(m.resident.birth_date.year), m.resident.postal_code]
-        for g, m in attendance
-    ])
+    session_table = Table(
+        list(org.session_header),
+        [[pvm, g.activity, g.name, str(count), str(volunteers)] for g, count, volunteers in sessions],
+    )
+    attendance_table = Table(
+        list(org.attendance_header),
+        [
+            [
+                pvm,
+                g.name,
+                m.number,
+                org.consent_value,
+                str(m.resident.birth_date.year),
+                m.resident.postal_code,
+            ]
+            for g, m in attendance
+        ],
+    )
     return [
-        OutputFile(f"{folder}/{stem}.csv", fileformats.delimited_text(session_table, line_end="\n").encode(),
-                   len(session_table.rows)),
-        OutputFile(f"{folder}/{stem}_osallistujat.csv",
-                   fileformats.delimited_text(attendance_table, line_end="\n").encode(),
-                   len(attendance_table.rows)),
+        OutputFile(
+            f"{folder}/{stem}.csv",
+            fileformats.delimited_text(session_table, line_end="\n").encode(),
+            len(session_table.rows),
+        ),
+        OutputFile(
+            f"{folder}/{stem}_osallistujat.csv",
+            fileformats.delimited_text(attendance_table, line_end="\n").encode(),
+            len(attendance_table.rows),
+        ),
     ]

@@ -21,7 +21,26 @@ from tesoma.synthetic.seeding import stream
 
 AGE_BAND_WEIGHTS = (
     # relative size of the five-year age bands 0–4, 5–9, …, 95–99 (Finland, early 2020s)
-    230, 280, 300, 300, 320, 350, 370, 370, 360, 330, 340, 350, 360, 350, 370, 290, 180, 100, 40, 10,
+    230,
+    280,
+    300,
+    300,
+    320,
+    350,
+    370,
+    370,
+    360,
+    330,
+    340,
+    350,
+    360,
+    350,
+    370,
+    290,
+    180,
+    100,
+    40,
+    10,
 )
 CENTENARIAN_WEIGHT = 1
 EMAIL_SHARE = 0.45
@@ -85,19 +104,21 @@ def generate_population(residents: int, *, seed: int = 42, reference_date: dt.da
         given = names.first_names(rng, sex, birth_date.year)
         family = names.surname(rng)
         code = addresses.postal_code(rng)
-        people.append(Resident(
-            number=number,
-            hetu=issuer.issue(birth_date, sex),
-            birth_date=birth_date,
-            sex=sex,
-            first_names=given,
-            surname=family,
-            street_address=addresses.street_address(rng, code),
-            postal_code=code,
-            home_municipality=addresses.home_municipality(rng),
-            phone=addresses.mobile_phone(rng),
-            email=addresses.email(rng, given, family) if rng.random() < EMAIL_SHARE else None,
-        ))
+        people.append(
+            Resident(
+                number=number,
+                hetu=issuer.issue(birth_date, sex),
+                birth_date=birth_date,
+                sex=sex,
+                first_names=given,
+                surname=family,
+                street_address=addresses.street_address(rng, code),
+                postal_code=code,
+                home_municipality=addresses.home_municipality(rng),
+                phone=addresses.mobile_phone(rng),
+                email=addresses.email(rng, given, family) if rng.random() < EMAIL_SHARE else None,
+            )
+        )
     twins = _make_century_sign_twins(people, issuer, rng)
     return Population(people, reference_date, twins)
 
@@ -114,7 +135,7 @@ def _make_century_sign_twins(
     for first in people:
         if first.hetu[6] != "-" or int(first.hetu[7:10]) >= 900:
             continue
-        for second in people[first.number + 1:]:
+        for second in people[first.number + 1 :]:
             if second.sex == first.sex and second.birth_date.year < 2000 and second.hetu[6] == "-":
                 sign = rng.choice("YXWVU")
                 twin_code = with_sign(first.hetu, sign)

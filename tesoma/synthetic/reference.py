@@ -43,18 +43,35 @@ def table(population: Population, as_of: dt.date) -> Table:
         cell = (resident.postal_code, age_band(resident.age_on(as_of)), resident.sex)
         counts[cell] = counts.get(cell, 0) + 1
     rows = [
-        [str(as_of.year), code, POSTAL_AREAS[code][0], band, SEXES[sex], str(counts.get((code, band, sex), 0))]
-        for code in sorted(POSTAL_AREAS) for band in AGE_BANDS for sex in ("M", "F")
+        [
+            str(as_of.year),
+            code,
+            POSTAL_AREAS[code][0],
+            band,
+            SEXES[sex],
+            str(counts.get((code, band, sex), 0)),
+        ]
+        for code in sorted(POSTAL_AREAS)
+        for band in AGE_BANDS
+        for sex in ("M", "F")
     ]
     return Table(list(COLUMNS), rows)
 
 
-def deliver(key: AnswerKey, population: Population, days: list[dt.date], progress: Callable[[str], None]) -> None:
+def deliver(
+    key: AnswerKey, population: Population, days: list[dt.date], progress: Callable[[str], None]
+) -> None:
     for year in sorted({d.year for d in days}):
         as_of = max(days[0], dt.date(year, 1, 1))
         population_table = table(population, as_of)
         data = fileformats.delimited_text(population_table).encode("utf-8")
         path = f"landing/{PARTNER}/{FEED}/{FEED}_{year}.csv"
-        key.deliver(partner=PARTNER, feed=FEED, covers=str(year), expected_at=daily_arrival(as_of - dt.timedelta(days=1)),
-                    files=[OutputFile(path, data, len(population_table.rows))], as_of=as_of.isoformat())
+        key.deliver(
+            partner=PARTNER,
+            feed=FEED,
+            covers=str(year),
+            expected_at=daily_arrival(as_of - dt.timedelta(days=1)),
+            files=[OutputFile(path, data, len(population_table.rows))],
+            as_of=as_of.isoformat(),
+        )
         progress(f"{year} {FEED}: {len(population_table.rows)} rows")

@@ -12,6 +12,7 @@ holidays only on-call primary care and a few other things happen.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -28,24 +29,37 @@ def easter_sunday(year: int) -> dt.date:
     """Easter Sunday in the Gregorian calendar (the anonymous Gregorian algorithm)."""
     a, b, c = year % 19, year // 100, year % 100
     d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
     h = (19 * a + b - d - g + 15) % 30
     i, k = divmod(c, 4)
-    m = (32 + 2 * e + 2 * i - h - k) % 7
-    n = (h + m - 7 * (a + 11 * h + 22 * m) // 451 + 114)
-    return dt.date(year, n // 31, n % 31 + 1)
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * el) // 451
+    month, day = divmod(h + el - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
 
 
-def public_holidays(year: int) -> set[dt.date]:
+@functools.cache
+def public_holidays(year: int) -> frozenset[dt.date]:
     """Finnish public holidays and the customary days off (Christmas Eve, Midsummer Eve) of ``year``."""
     easter = easter_sunday(year)
     midsummer_eve = next(dt.date(year, 6, d) for d in range(19, 26) if dt.date(year, 6, d).weekday() == 4)
-    return {
-        dt.date(year, 1, 1), dt.date(year, 1, 6), dt.date(year, 5, 1), dt.date(year, 12, 6),
-        dt.date(year, 12, 24), dt.date(year, 12, 25), dt.date(year, 12, 26),
-        easter - dt.timedelta(days=2), easter + dt.timedelta(days=1), easter + dt.timedelta(days=39),
-        midsummer_eve, midsummer_eve + dt.timedelta(days=1),
-    }
+    return frozenset(
+        {
+            dt.date(year, 1, 1),
+            dt.date(year, 1, 6),
+            dt.date(year, 5, 1),
+            dt.date(year, 12, 6),
+            dt.date(year, 12, 24),
+            dt.date(year, 12, 25),
+            dt.date(year, 12, 26),
+            easter - dt.timedelta(days=2),
+            easter + dt.timedelta(days=1),
+            easter + dt.timedelta(days=39),
+            midsummer_eve,
+            midsummer_eve + dt.timedelta(days=1),
+        }
+    )
 
 
 def is_working_day(day: dt.date) -> bool:
