@@ -5,6 +5,7 @@
     tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
     tesoma status                      deliveries per feed from the ledger
+    tesoma dictionary                  the data dictionary of the canonical tables
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    from warehouse.dictionary import render
+
+    print(render(), end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tesoma", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +154,8 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
     st.add_argument("--feed", default=None)
     st.set_defaults(func=cmd_status)
+    dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
+    dd.set_defaults(func=cmd_dictionary)
     return p
 
 

@@ -1,0 +1,27 @@
+"""Generated docs are up to date, and every doc the README links to exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from warehouse.dictionary import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_data_dictionary_is_current():
+    committed = (ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
+    assert committed == render(), "docs/data-dictionary.md is stale: run `tesoma dictionary > docs/data-dictionary.md`"
+
+
+def test_readme_links_resolve():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    missing = [link for link in links if not link.startswith("http") and not (ROOT / link).exists()]
+    assert not missing, f"README links to missing files: {missing}"
+
+
+def test_readme_has_the_two_commands():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert "make demo" in lines and "make test" in lines

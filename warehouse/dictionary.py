@@ -1,0 +1,18 @@
+"""Render the data dictionary (docs/data-dictionary.md) from the canonical schemas."""
+
+from __future__ import annotations
+
+from warehouse.schemas import TABLES, describe
+
+
+def render() -> str:
+    lines = ["# Data dictionary", "",
+             "Generated from `warehouse/schemas.py` by `tesoma dictionary`; do not edit by hand.", ""]
+    for table, schema in TABLES.items():
+        lines += [f"## `{table}`", "", (schema.metadata or {}).get(b"description", b"").decode(), "",
+                  "| column | type | description |", "|---|---|---|"]
+        lines += [f"| `{name}` | {type_} | {description} |" for name, type_, description in describe(table)]
+        lines.append("")
+    lines += ["Partition columns added by the storage layout: `partner`, `delivery_date` (the date the delivery "
+              "covers).", ""]
+    return "\n".join(lines)
