@@ -20,8 +20,8 @@ redelivery         a second file ``…_2.csv`` for the same day        city_visi
 =================  ===============================================  ==================================
 
 With ``fault_rate > 0`` every kind happens at least once: a kind that chance did not give is forced on
-one eligible delivery on a working day (``"forced": true`` in the answer key). ``fault_rate = 0`` gives
-a clean dataset.
+one eligible delivery on a working day (``"forced": true`` in the answer key), unless that delivery has
+no records to break (tiny populations). ``fault_rate = 0`` gives a clean dataset.
 
 Row numbers in the answer key are 1-based record numbers after the header (what :mod:`csv` yields,
 not physical lines, since notes may contain line breaks); for NDJSON they are line numbers.
