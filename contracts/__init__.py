@@ -43,6 +43,7 @@ class Column:
     maximum: float | None = None
     format: str | None = None
     timezone: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ def _column(prop, fail) -> Column:
         maximum=options.get("maximum"),
         format=options.get("format"),
         timezone=options.get("timezone"),
+        tags=tuple(prop.tags or ()),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task
 
@@ -19,14 +20,18 @@ counselling, one CSV per day (`landing/city/city_visits/city_visits_YYYYMMDD.csv
 **Tasks:** `land` archives the file(s) under `raw/` by SHA-256 and records them in the ledger →
 `ingest` (one per delivery) reads, validates (Great Expectations suite from the contract),
 pseudonymises and harmonises into staging, quarantining bad rows → `publish` replaces the day's
-partition atomically → `refresh_catalog` rebuilds the analysts' DuckDB views.
+partition atomically → `refresh_catalog` rebuilds the analysts' DuckDB views → `audit` scans the
+warehouse, docs and logs for identity codes, names, phone numbers and e-mails.
 
 **When it fails or is late:**
 - *No file:* `land` logs "no delivery found"; ask the city's reporting team (see the contract's
   `support`) and clear the run once the file has arrived — re-running is safe.
 - *Rejected delivery:* the reason is in `quarantine/city/<delivery_id>/report.md` and in
   `tesoma status`; the partner sends a corrected file named `..._2.csv`, which replaces the first.
-- *Missing pseudonym key:* `ingest` stops before reading data; set `TESOMA_PSEUDONYM_KEY`.
+- *Missing pseudonym key:* `ingest` stops before reading data; set `TESOMA_PSEUDONYM_KEY` or the
+  Airflow Variable `tesoma_pseudonym_secret`.
+- *Audit failed:* identifying data reached a shared place. The log names file and column (never the
+  value). Stop sharing the warehouse, find the cause, delete the partition and re-run; see docs/privacy.md.
 """
 
 
@@ -47,7 +52,8 @@ def _delivery_date() -> dt.date:
     default_args={
         "owner": "data-engineering",
         "retries": 2,
-        "retry_delay": dt.timedelta(minutes=5),
+        # Minutes in production; the demo and the tests set seconds so a failure shows at once.
+        "retry_delay": dt.timedelta(seconds=int(os.environ.get("TESOMA_RETRY_DELAY_SECONDS", "300"))),
         "retry_exponential_backoff": True,
     },
     doc_md=DOC,
@@ -77,10 +83,16 @@ def city_visits():
 
         return steps.refresh_catalog()
 
+    @task(trigger_rule="none_failed")
+    def audit() -> dict:
+        from tesoma import steps
+
+        return steps.audit()
+
     ids = land()
     staged = ingest.expand(delivery_id=ids)
     published = publish(ids)
-    staged >> published >> refresh_catalog()
+    staged >> published >> refresh_catalog() >> audit()
 
 
 dag = city_visits()

@@ -31,6 +31,7 @@ def configure(settings: Settings) -> Path:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "TESOMA_DATA_ROOT": str(settings.data_root),
+        "TESOMA_RETRY_DELAY_SECONDS": "2",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

@@ -5,6 +5,9 @@
     tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
     tesoma status                      deliveries per feed from the ledger
+    tesoma audit                       scan warehouse, docs and logs for identifying data
+    tesoma purge                       retention: delete identifiable copies past their time
+    tesoma bench pseudonymise          throughput of the pseudonymise step
     tesoma dictionary                  the data dictionary of the canonical tables
 """
 
@@ -112,6 +115,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tesoma import audit
+
+    s = settings()
+    targets = [Path(p).resolve() for p in args.paths] or None
+    findings, scanned = audit.run(s, targets)
+    for finding in findings:
+        print(finding)
+    print(f"audit: {scanned} files scanned, {len(findings)} finding(s)")
+    return 1 if findings else 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from tesoma import steps
+
+    result = steps.purge()
+    print(f"deleted {result['raw_files']} raw file(s) and {result['quarantine_folders']} quarantine folder(s) "
+          "past retention (TESOMA_RAW_RETENTION_DAYS, TESOMA_QUARANTINE_RETENTION_DAYS)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tesoma import benchmarks
+
+    if args.what == "pseudonymise":
+        benchmarks.pseudonymise(rows=args.rows, distinct=args.distinct)
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from warehouse.dictionary import render
 
@@ -154,6 +188,19 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
     st.add_argument("--feed", default=None)
     st.set_defaults(func=cmd_status)
+    a = sub.add_parser("audit", help="scan warehouse, docs and logs for identity codes, names, phones, e-mails")
+    a.add_argument("paths", nargs="*", help="files or folders (default: warehouse, staging, docs, logs)")
+    a.set_defaults(func=cmd_audit)
+
+    pg = sub.add_parser("purge", help="delete raw/ and quarantine/ copies past their retention period")
+    pg.set_defaults(func=cmd_purge)
+
+    b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
+    b.add_argument("what", choices=["pseudonymise"])
+    b.add_argument("--rows", type=int, default=2_000_000)
+    b.add_argument("--distinct", type=int, default=20_000)
+    b.set_defaults(func=cmd_bench)
+
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)
     return p

@@ -6,6 +6,8 @@
 | ``TESOMA_LEDGER_URL`` | ``sqlite:///<data root>/ledger.sqlite`` | SQLAlchemy URL of the ledger |
 | ``TESOMA_PSEUDONYM_KEY`` | – | the pseudonymisation key itself (32+ bytes) |
 | ``TESOMA_PSEUDONYM_KEY_FILE`` | ``<data root>/secrets/pseudonym.key`` | key file, used when the variable is unset |
+| ``TESOMA_RAW_RETENTION_DAYS`` | ``90`` | days an archived delivery (identifiable) is kept in ``raw/`` |
+| ``TESOMA_QUARANTINE_RETENTION_DAYS`` | ``30`` | days quarantined rows (identifiable) are kept |
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class Settings:
     data_root: Path
     ledger_url: str
     key_file: Path
+    raw_retention_days: int = 90
+    quarantine_retention_days: int = 30
 
     @property
     def contracts_dir(self) -> Path:
@@ -40,4 +44,8 @@ def settings() -> Settings:
     root = Path(os.environ.get("TESOMA_DATA_ROOT", "data")).resolve()
     ledger = os.environ.get("TESOMA_LEDGER_URL") or f"sqlite:///{root / 'ledger.sqlite'}"
     key_file = Path(os.environ.get("TESOMA_PSEUDONYM_KEY_FILE", root / "secrets" / "pseudonym.key"))
-    return Settings(data_root=root, ledger_url=ledger, key_file=key_file)
+    return Settings(
+        data_root=root, ledger_url=ledger, key_file=key_file,
+        raw_retention_days=int(os.environ.get("TESOMA_RAW_RETENTION_DAYS", 90)),
+        quarantine_retention_days=int(os.environ.get("TESOMA_QUARANTINE_RETENTION_DAYS", 30)),
+    )

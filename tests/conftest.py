@@ -20,6 +20,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.p
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}"
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "t" * 64)
 os.environ.pop("TESOMA_PSEUDONYM_KEY", None)
+os.environ["TESOMA_RETRY_DELAY_SECONDS"] = "1"
 
 TEST_KEY = "test-key-" + "0123456789abcdef" * 3  # tests only; never a real key
 

@@ -40,6 +40,7 @@ deliveries = sa.Table(
     sa.Column("key_id", sa.String(40), comment="id of the pseudonym key used (never the key)"),
     sa.Column("reason", sa.Text, comment="why the whole delivery was rejected or failed"),
     sa.Column("seconds", sa.Float, comment="processing time of the last ingest"),
+    sa.Column("purged_at", sa.DateTime(timezone=True), comment="when raw/ and quarantine/ copies were deleted"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("feed", "sha256", name="uq_delivery_content"),
 )
@@ -78,6 +79,8 @@ class Delivery:
     key_id: str | None = None
     reason: str | None = None
     seconds: float | None = None
+    landed_at: dt.datetime | None = None
+    purged_at: dt.datetime | None = None
 
 
 _DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
@@ -89,6 +92,20 @@ class Ledger:
     def __init__(self, url: str):
         self.engine = sa.create_engine(url)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Forward-only schema upgrade: nullable columns added in later versions are created in place,
+        so a ledger from an earlier version keeps working (its history stays intact)."""
+        inspector = sa.inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                existing = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in existing and column.nullable:
+                        type_ = column.type.compile(dialect=self.engine.dialect)
+                        # Names and types come from our own table definitions, not from input.
+                        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {type_}"))
 
     def record_landed(self, *, partner: str, feed: str, delivery_date: dt.date, sequence: int,
                       source_name: str, sha256: str, raw_path: str, size_bytes: int,

@@ -1,0 +1,126 @@
+"""`tesoma audit`: proves that no identifying data left the restricted zones.
+
+Scans every file under the warehouse (harmonised tables, marts, the catalog), staging, the docs (the
+repository's and generated ones) and the run logs for identity codes (any century sign), names that
+appear in the source deliveries, phone numbers and e-mail addresses. A finding names the file and the
+column (Parquet) or line (text) and the kind — never the value.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+import connectors
+import contracts
+from connectors.base import DeliveryRejected, ReadReport
+from tesoma.config import PROJECT_DIR, Settings
+from transforms.pseudonymise.detect import names_from, scan
+from warehouse.layout import Layout
+from warehouse.ledger import Ledger
+
+TEXT_SUFFIXES = {".md", ".txt", ".json", ".log", ".html", ".csv", ".yaml", ".yml", ".ndjson"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    where: str  # "column X" or "line N"
+    kind: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.where}: {self.count} × {self.kind}"
+
+
+def default_targets(settings: Settings) -> list[Path]:
+    import os
+
+    layout = Layout(settings.data_root)
+    targets = [layout.warehouse, layout.staging, PROJECT_DIR / "docs", settings.data_root / "docs",
+               settings.data_root / "logs", settings.data_root / "airflow" / "logs",
+               *sorted((settings.data_root / "airflow").glob("*.log"))]
+    airflow_home = os.environ.get("AIRFLOW_HOME")
+    if airflow_home:
+        targets.append(Path(airflow_home) / "logs")
+    return [t for t in dict.fromkeys(targets) if t.exists()]
+
+
+def delivered_names(settings: Settings) -> set[str]:
+    """Names in the archived deliveries (columns tagged as names in their contracts)."""
+    layout, ledger = Layout(settings.data_root), Ledger(settings.ledger_url)
+    names: set[str] = set()
+    for delivery in ledger.all():
+        try:
+            contract = contracts.load(delivery.feed)
+        except contracts.ContractError:
+            continue
+        columns = [c.name for c in contract.columns if c.classification == "direct_identifier" and "name" in c.tags]
+        if not columns:
+            continue
+        try:
+            for batch in connectors.for_feed(delivery.feed).read(layout.root / delivery.raw_path, ReadReport()):
+                for column in columns:
+                    names |= names_from(batch.column(column).to_pylist())
+        except (DeliveryRejected, FileNotFoundError):
+            continue
+    return names
+
+
+def _files(targets: list[Path]) -> Iterator[Path]:
+    for target in targets:
+        if target.is_file():
+            yield target
+        else:
+            yield from sorted(p for p in target.rglob("*") if p.is_file())
+
+
+def audit_file(path: Path, names: set[str]) -> list[Finding]:
+    if path.suffix == ".parquet":
+        return _audit_parquet(path, names)
+    if path.suffix in TEXT_SUFFIXES or path.suffix == "":
+        return _audit_text(path, names)
+    # Binary files (e.g. the DuckDB catalog): look at their printable bytes as a whole.
+    found = scan(path.read_bytes().decode("latin-1"), names)
+    return [Finding(path, "file", kind, n) for kind, n in found.items()]
+
+
+def _audit_text(path: Path, names: set[str]) -> list[Finding]:
+    findings = []
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            findings += [Finding(path, f"line {number}", kind, n) for kind, n in scan(line, names).items()]
+    return findings
+
+
+def _audit_parquet(path: Path, names: set[str]) -> list[Finding]:
+    findings = []
+    table = pq.read_table(path)
+    for name in table.column_names:
+        column = table[name]
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        found: Counter = Counter()
+        for value in pc.unique(column).to_pylist():
+            if value:
+                found.update(scan(value, names))
+        findings += [Finding(path, f"column {name}", kind, n) for kind, n in found.items()]
+    return findings
+
+
+def run(settings: Settings, targets: list[Path] | None = None) -> tuple[list[Finding], int]:
+    """Audit the targets (default: warehouse, staging, docs, logs); returns (findings, files scanned)."""
+    names = delivered_names(settings)
+    findings, scanned = [], 0
+    for path in _files(targets if targets is not None else default_targets(settings)):
+        scanned += 1
+        findings += audit_file(path, names)
+    return findings, scanned
