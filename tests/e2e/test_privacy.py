@@ -1,0 +1,109 @@
+"""Privacy end to end: no row data in logs or XCom, zero audit findings after a full demo, retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tesoma.demo import load_dag
+from tesoma.schedule import run_time_for
+from tesoma.synthetic import generate
+
+DAY = dt.date(2026, 10, 1)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def identities_in_landing(root: Path) -> tuple[set[str], set[str]]:
+    """(identity codes, surnames) of the city_visits deliveries, read straight from the CSV."""
+    import csv
+    import io
+
+    codes, names = set(), set()
+    for path in (root / "landing" / "city" / "city_visits").glob("*.csv"):
+        raw = path.read_bytes()
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            text = raw.decode("utf-16")
+        else:
+            text = raw.decode("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "cp1252", errors="replace")
+        for row in csv.DictReader(io.StringIO(text, newline=""), delimiter=";"):
+            codes.add(row["henkilotunnus"])
+            names.add(row["sukunimi"])
+    return codes, {n for n in names if len(n) >= 4}
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
+                   capture_output=True)
+    return Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
+
+
+@pytest.mark.e2e
+def test_no_row_data_in_logs_or_xcom(data_root, airflow_db, capfd, caplog):
+    generate(data_root, start=DAY, days=1, residents=800, seed=11, fault_rate=0.5)  # faults: bad rows too
+    codes, names = identities_in_landing(data_root)
+    assert codes and names
+
+    run = load_dag("city_visits").test(logical_date=run_time_for(DAY))
+    assert "success" in str(run.state)
+
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err + "\n".join(r.getMessage() for r in caplog.records)
+    assert "staged: read" in logs  # the logs were really captured
+    with sqlite3.connect(airflow_db) as con:
+        xcoms = [str(v) for (v,) in con.execute("select value from xcom where dag_id = 'city_visits'")]
+    assert xcoms, "expected XCom values to scan"
+    for where, text in (("logs", logs), ("xcom", "\n".join(xcoms))):
+        leaked_codes = [c for c in codes if c and c in text]
+        leaked_names = [n for n in names if re.search(rf"\b{re.escape(n)}\b", text)]
+        assert not leaked_codes, f"{len(leaked_codes)} identity code(s) in {where}"
+        assert not leaked_names, f"{len(leaked_names)} surname(s) in {where}"
+
+
+@pytest.mark.e2e
+def test_full_demo_then_audit_has_zero_findings(tmp_path):
+    env = {**os.environ, "TESOMA_DATA_ROOT": str(tmp_path / "data")}
+    env.pop("TESOMA_PSEUDONYM_KEY", None)
+    for name in [k for k in env if k.startswith("AIRFLOW")]:
+        env.pop(name)  # the demo sets up its own Airflow home under the data root
+    tesoma = str(Path(sys.executable).with_name("tesoma"))
+    demo = subprocess.run([tesoma, "demo"], env=env, capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "total" in demo.stdout and "primary_care" in demo.stdout
+    audit = subprocess.run([tesoma, "audit"], env=env, capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stdout
+    files = int(re.search(r"audit: (\d+) files scanned, 0 finding", audit.stdout).group(1))
+    assert files >= 30  # 30 partitions at least, plus the catalog, docs and logs
+
+
+@pytest.mark.e2e
+def test_retention_purge_deletes_only_expired_identifiable_copies(data_root):
+    from tesoma import steps
+    from warehouse.ledger import Ledger
+
+    generate(data_root, start=DAY, days=2, residents=600, seed=3, fault_rate=0.0)
+    for day in (DAY, DAY + dt.timedelta(days=1)):
+        steps.process_date("city_visits", day)
+    ledger = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}")
+    first, second = (ledger.for_date("city_visits", d)[0] for d in (DAY, DAY + dt.timedelta(days=1)))
+    ledger.update(first.delivery_id, landed_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))  # landed long ago
+    (data_root / "quarantine" / "city" / first.delivery_id).mkdir(parents=True, exist_ok=True)
+    warehouse_before = sorted(p.read_bytes() for p in (data_root / "warehouse").rglob("*.parquet"))
+
+    result = steps.purge(now=dt.datetime(2026, 10, 15, tzinfo=dt.UTC))
+
+    assert result == {"raw_files": 1, "quarantine_folders": 1}
+    assert not (data_root / first.raw_path).exists()
+    assert (data_root / second.raw_path).exists()
+    assert not (data_root / "quarantine" / "city" / first.delivery_id).exists()
+    assert ledger.get(first.delivery_id).purged_at is not None
+    assert ledger.get(first.delivery_id).rows_read == first.rows_read  # the accounting stays
+    assert sorted(p.read_bytes() for p in (data_root / "warehouse").rglob("*.parquet")) == warehouse_before
+    assert steps.purge(now=dt.datetime(2026, 10, 15, tzinfo=dt.UTC)) == {"raw_files": 0, "quarantine_folders": 0}
