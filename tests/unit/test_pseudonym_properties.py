@@ -14,8 +14,11 @@ from transforms.pseudonymise.hetu import CENTURY_BY_SIGN, check_character
 SIGNS = {century: [s for s, c in CENTURY_BY_SIGN.items() if c == century] for century in (1800, 1900, 2000)}
 
 
+ORDINARY = st.integers(2, 999)
+
+
 @st.composite
-def identity_codes(draw, individual=st.integers(2, 999)):
+def identity_codes(draw, individual=ORDINARY):
     born = draw(st.dates(dt.date(1850, 1, 1), dt.date(2025, 12, 31)))
     number = f"{draw(individual):03d}"
     digits = born.strftime("%d%m%y")
