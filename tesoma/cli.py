@@ -7,6 +7,7 @@
     tesoma status                      deliveries per feed from the ledger
     tesoma audit                       scan warehouse, docs and logs for identifying data
     tesoma purge                       retention: delete identifiable copies past their time
+    tesoma reprocess                   re-ingest everything still in raw/ (after a key rotation)
     tesoma bench pseudonymise          throughput of the pseudonymise step
     tesoma dictionary                  the data dictionary of the canonical tables
 """
@@ -146,6 +147,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from tesoma import steps
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    result = steps.reprocess(args.feed)
+    print(f"reprocessed {result['reprocessed']} deliveries; {result['not_reprocessable']} have no raw copy left")
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from warehouse.dictionary import render
 
@@ -200,6 +210,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--rows", type=int, default=2_000_000)
     b.add_argument("--distinct", type=int, default=20_000)
     b.set_defaults(func=cmd_bench)
+
+    rp = sub.add_parser("reprocess", help="ingest and publish again every delivery still in raw/ (key rotation)")
+    rp.add_argument("--feed", default=None)
+    rp.set_defaults(func=cmd_reprocess)
 
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)

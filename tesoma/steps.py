@@ -310,3 +310,23 @@ def purge(now: dt.datetime | None = None, s: Settings | None = None) -> dict:
     log.info("retention purge: %d raw file(s), %d quarantine folder(s) deleted", purged["raw_files"],
              purged["quarantine_folders"])
     return purged
+
+
+def reprocess(feed: str | None = None, s: Settings | None = None) -> dict:
+    """Ingest and publish again every delivery whose raw archive still exists (e.g. after a key
+    rotation or a fix), oldest first. Deliveries whose raw copy was purged are listed, not touched."""
+    s, layout, ledger = _context(s)
+    done, purged = 0, []
+    by_date: dict[tuple[str, dt.date], list[str]] = {}
+    for d in ledger.all(feed):
+        if not (layout.root / d.raw_path).exists():
+            purged.append(d.delivery_id)
+            continue
+        ingest(d.delivery_id, s)
+        by_date.setdefault((d.feed, d.delivery_date), []).append(d.delivery_id)
+        done += 1
+    for ids in by_date.values():
+        publish_in_order(ids, s)
+    refresh_catalog(s)
+    log.info("reprocessed %d deliveries; %d without a raw copy (purged) were left as they are", done, len(purged))
+    return {"reprocessed": done, "not_reprocessable": len(purged)}

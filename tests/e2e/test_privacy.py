@@ -107,3 +107,29 @@ def test_retention_purge_deletes_only_expired_identifiable_copies(data_root):
     assert ledger.get(first.delivery_id).rows_read == first.rows_read  # the accounting stays
     assert sorted(p.read_bytes() for p in (data_root / "warehouse").rglob("*.parquet")) == warehouse_before
     assert steps.purge(now=dt.datetime(2026, 10, 15, tzinfo=dt.UTC)) == {"raw_files": 0, "quarantine_folders": 0}
+
+
+@pytest.mark.e2e
+def test_key_rotation_reprocesses_everything_in_raw(data_root, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from tesoma import steps
+    from warehouse.ledger import Ledger
+
+    generate(data_root, start=DAY, days=2, residents=600, seed=5, fault_rate=0.0)
+    for day in (DAY, DAY + dt.timedelta(days=1)):
+        steps.process_date("city_visits", day)
+    parts = sorted((data_root / "warehouse" / "harmonised" / "service_event").rglob("*.parquet"))
+    old_ids = {p: set(pq.read_table(p)["person_id"].to_pylist()) for p in parts}
+    ledger = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}")
+    old_key_ids = {d.key_id for d in ledger.all()}
+
+    monkeypatch.setenv("TESOMA_PSEUDONYM_KEY", "a-brand-new-rotated-key-" + "9" * 24)
+    assert steps.reprocess() == {"reprocessed": 2, "not_reprocessable": 0}
+
+    new_key_ids = {d.key_id for d in ledger.all()}
+    assert len(new_key_ids) == 1 and new_key_ids.isdisjoint(old_key_ids)
+    for p in parts:
+        new = set(pq.read_table(p)["person_id"].to_pylist())
+        assert len(new) == len(old_ids[p]) and new.isdisjoint(old_ids[p])
+    assert {d.state for d in ledger.all()} == {"published"}

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from transforms.pseudonymise.hetu import CENTURY_BY_SIGN, HETU_PATTERN, birth_date, check_character
+from transforms.pseudonymise.hetu import (
+    CENTURY_BY_SIGN,
+    HETU_PATTERN,
+    PROBLEMS,
+    birth_date,
+    check_character,
+    decode_many,
+)
 
 ALPHABET = "0123456789ABCDEFHJKLMNPRSTUVWXY"  # 31 characters: no G, I, O, Q, Z
 
@@ -118,3 +128,69 @@ def test_leap_days_that_exist():
                                   "abcdef-ghij"])
 def test_malformed_codes_have_no_birth_date(code):
     assert birth_date(code) is None
+
+
+# --- the vectorised validator agrees with a scalar reference -------------------------------------------------
+
+
+def reference_problem(code: str) -> str | None:
+    """The problem of one normalised code, written independently of the module under test."""
+    if len(code) != 11 or not (code[:6].isdigit() and code[7:10].isdigit() and code[:6].isascii()
+                               and code[7:10].isascii()) or code[6] not in "+-YXWVUABCDEF":
+        return "not_an_identity_code"
+    if code[10] not in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXY":
+        return "not_an_identity_code"
+    century = {"+": 1800, **dict.fromkeys("-YXWVU", 1900), **dict.fromkeys("ABCDEF", 2000)}[code[6]]
+    try:
+        dt.date(century + int(code[4:6]), int(code[2:4]), int(code[:2]))
+    except ValueError:
+        return "identity_code_date"
+    if int(code[7:10]) < 2:
+        return "identity_code_individual_number"
+    if expected_check(code[:6], code[7:10]) != code[10]:
+        return "identity_code_check_character"
+    return None
+
+
+def test_decode_many_given_codes():
+    codes = ["131052-308T", "131052-308U", "310290-123X", "010190-0011", "nonsense", "010190A9005", "290200-123X",
+             "١٣١٠٥٢-308T", "１31052-308T"]  # non-ASCII digits are not digits here
+    fields = decode_many(pa.array(codes, pa.string()))
+    problems = [None if p < 0 else PROBLEMS[p] for p in fields.problem.tolist()]
+    assert problems == [reference_problem(c) for c in codes]
+    assert problems[0] is None and fields.birth_year[0] == 1952 and not fields.male[0] and not fields.temporary[0]
+
+
+def test_decode_many_of_nothing():
+    assert len(decode_many(pa.array([], pa.string())).problem) == 0
+
+
+_code_chars = st.text(alphabet="0123456789-+YXWVUABCDEFT", min_size=11, max_size=11)
+
+
+@st.composite
+def near_valid_codes(draw) -> str:
+    born = draw(st.dates(min_value=dt.date(1800, 1, 1), max_value=dt.date(2099, 12, 31)))
+    sign = draw(st.sampled_from({18: "+", 19: "-YXWVU", 20: "ABCDEF"}[born.year // 100]))
+    digits = f"{born.day:02d}{born.month:02d}{born.year % 100:02d}"
+    number = f"{draw(st.integers(0, 999)):03d}"
+    check = draw(st.one_of(st.just(expected_check(digits, number)), st.sampled_from(ALPHABET)))
+    code = digits + sign + number + check
+    # sometimes break the date part
+    if draw(st.booleans()):
+        code = draw(st.sampled_from(["3", "0", "2"])) + draw(st.sampled_from("0123456789")) + code[2:]
+    return code
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(near_valid_codes(), _code_chars, st.text(max_size=12)), max_size=30))
+def test_decode_many_matches_the_reference(codes):
+    fields = decode_many(pa.array(codes, pa.string()))
+    got = [None if p < 0 else PROBLEMS[p] for p in fields.problem.tolist()]
+    assert got == [reference_problem(c) for c in codes]
+    for code, problem, year, male, temporary in zip(codes, got, fields.birth_year.tolist(), fields.male.tolist(),
+                                                    fields.temporary.tolist(), strict=True):
+        if problem is None:
+            assert birth_date(code).year == year
+            assert male == (int(code[7:10]) % 2 == 1)
+            assert temporary == (int(code[7:10]) >= 900)
