@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections import Counter
@@ -286,6 +287,23 @@ def test_all_codes_missing():
     assert out.select(["person_id", "person_id_kind", "birth_year", "sex", "_errors"]).to_pylist() == [
         {"person_id": None, "person_id_kind": None, "birth_year": None, "sex": None, "_errors": None}
     ] * 2
+
+
+def test_domains_separate_the_same_characters():
+    values = ["131052-308T", "K000000001"]
+    by_domain = {d: keyed_hash.pseudonyms(values, d, KEY).to_pylist()
+                 for d in ("hetu", "temporary", "partner_local:city", "event:city", "event:mehilainen")}
+    flat = [p for ps in by_domain.values() for p in ps]
+    assert len(set(flat)) == len(flat)
+
+
+def test_pseudonym_text_is_rfc4648_base32_of_the_digest():
+    values = ["a", "131052-308T", "ä"]
+    raw = keyed_hash.digests(values, "hetu", KEY)
+    assert len(raw) == 16 * len(values)
+    expected = [base64.b32encode(raw[i * 16:(i + 1) * 16]).decode().rstrip("=").lower() for i in range(len(values))]
+    assert keyed_hash.to_text(raw).to_pylist() == expected
+    assert keyed_hash.pseudonyms([*values, None], "hetu", KEY).to_pylist() == [*expected, None]
 
 
 # --- properties -------------------------------------------------------------------------------------------
