@@ -106,19 +106,20 @@ class DelimitedFileConnector(FileConnector):
         encoding = detect_encoding(path, fmt.encodings)
         header = read_header(path, encoding, fmt.delimiter)
         check_header(header, contract, report)
-        # Arrow reports unreadable rows while parsing a block, before it yields the block's readable
-        # rows, and (with quoted line breaks allowed) without a line number. So an unreadable row is
-        # reported as "after data row N" (N = readable rows before its block) and is not numbered itself.
-        position = {"rows": 0}
+        # Arrow reports an unreadable row while parsing a block, without its position (quoted line breaks
+        # are allowed). Rows are numbered as yielded until the first one; from that block on, batches are
+        # held back and numbered exactly by one pass of Python's csv module (only broken files pay this).
+        state = {"rows": 0}
 
         def on_invalid_row(row: pacsv.InvalidRow) -> str:
             report.unreadable_rows.append((
-                position["rows"],
+                state["rows"],
                 f"row has {row.actual_columns} fields, expected {row.expected_columns} "
                 f"(a truncated file, a stray {fmt.delimiter!r} or an unquoted line break)",
             ))
             return "skip"
 
+        held: list[pa.RecordBatch] = []
         try:
             reader = pacsv.open_csv(
                 path,
@@ -138,16 +139,47 @@ class DelimitedFileConnector(FileConnector):
                 ),
             )
             for batch in reader:
-                first = position["rows"] + 1
-                position["rows"] += batch.num_rows
+                if report.unreadable_rows or held:
+                    held.append(batch)
+                    continue
+                first = state["rows"] + 1
+                state["rows"] += batch.num_rows
                 yield type_batch(batch, contract, first)
         except pa.ArrowInvalid as exc:
             # Parse errors other than ragged rows (e.g. an unterminated quote at a cut-off end).
             raise DeliveryRejected(
                 "malformed",
-                f"The file cannot be parsed after data row {position['rows']}: {_describe(exc)}. "
+                f"The file cannot be parsed after data row {state['rows']}: {_describe(exc)}. "
                 "It may be truncated; send the complete file again.",
             ) from None
+        if report.unreadable_rows:
+            yield from self._renumbered(path, encoding, len(header), held, state["rows"], report)
+
+    def _renumbered(self, path: Path, encoding: str, fields: int, held: list[pa.RecordBatch], already: int,
+                    report: ReadReport) -> Iterator[pa.RecordBatch]:
+        """Give held-back rows their true record numbers and unreadable rows exact positions."""
+        readable, unreadable = [], []
+        with path.open(encoding=encoding, newline="") as f:
+            records = csv.reader(f, delimiter=self.contract.file_format.delimiter)
+            next(records, None)  # header
+            number = 0
+            for record in records:
+                if not record:
+                    continue  # blank lines are skipped by Arrow too
+                number += 1
+                (readable if len(record) == fields else unreadable).append(number)
+        if len(unreadable) == len(report.unreadable_rows):
+            report.unreadable_rows[:] = [(n - 1, why) for n, (_, why) in zip(unreadable, report.unreadable_rows,
+                                                                               strict=True)]
+        positions = readable[already:]
+        offset = 0
+        for batch in held:
+            numbers = positions[offset:offset + batch.num_rows]
+            if len(numbers) != batch.num_rows:  # the two parsers disagree: fall back to running numbers
+                numbers = list(range(already + offset + 1, already + offset + 1 + batch.num_rows))
+            typed = type_batch(batch, self.contract, 1)
+            offset += batch.num_rows
+            yield typed.set_column(typed.schema.get_field_index(ROW_NUMBER), ROW_NUMBER, pa.array(numbers, pa.int64()))
 
 
 def _describe(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,11 +32,19 @@ def publish_partition(staged: Path, partition_dir: Path) -> Path:
     """Move a staged Parquet file into ``partition_dir`` atomically, replacing what was there."""
     partition_dir.mkdir(parents=True, exist_ok=True)
     final = partition_dir / PART_FILE
-    tmp = partition_dir / f".{PART_FILE}.tmp-{os.getpid()}"
-    shutil.copyfile(staged, tmp)
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    for stale in partition_dir.glob(f".{PART_FILE}.tmp*"):
+        stale.unlink(missing_ok=True)  # left by a publish that crashed
+    fd, name = tempfile.mkstemp(prefix=f".{PART_FILE}.tmp", dir=partition_dir)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, staged.open("rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return final
 
 

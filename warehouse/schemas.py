@@ -53,7 +53,83 @@ SERVICE_EVENT = pa.schema(
     metadata={"description": "One row per person-level service contact and delivered version."},
 )
 
-TABLES: dict[str, pa.Schema] = {"service_event": SERVICE_EVENT}
+EVENT_DIAGNOSIS = pa.schema(
+    [
+        _f("event_id", pa.string(), "The service_event this diagnosis belongs to.", False),
+        _f("person_id", pa.string(), "Pseudonym of the person."),
+        _f("partner", pa.string(), "Alliance partner.", False),
+        _f("feed", pa.string(), "Feed the row came from.", False),
+        _f("diagnosis_code", pa.string(), "Diagnosis or reason-for-visit code, normalised (upper case).", False),
+        _f("diagnosis_system", pa.string(), "ICPC-2 | ICD-10. Null when unmapped."),
+        _f("diagnosis_code_source", pa.string(), "Code exactly as delivered."),
+        _f("diagnosis_system_source", pa.string(), "Code system as delivered (e.g. a FHIR system URI)."),
+        _f("is_primary", pa.bool_(), "True for the event's main diagnosis."),
+        _f("delivery_id", pa.string(), "Ledger id of the delivery.", False),
+    ],
+    metadata={"description": "One row per diagnosis of a service event (an event may have several)."},
+)
+
+ACTIVITY_COUNT = pa.schema(
+    [
+        _f("partner", pa.string(), "Alliance partner that produced the activity.", False),
+        _f("feed", pa.string(), "Feed the row came from.", False),
+        _f("activity_date", pa.date32(), "Local date (Europe/Helsinki) the count covers.", False),
+        _f("service_area", pa.string(), "Canonical service area: youth_services, library, ngo_activity, …"),
+        _f("unit_code", pa.string(), "The partner's unit or group."),
+        _f("activity_type", pa.string(), "What was counted the activity of (e.g. family_cafe, open_house)."),
+        _f("measure", pa.string(), "visits | loans | opening_hours | participants | volunteers | sessions", False),
+        _f("measure_source", pa.string(), "The partner's own measure name."),
+        _f("value", pa.float64(), "The count (or hours).", False),
+        _f("delivery_id", pa.string(), "Ledger id of the delivery.", False),
+    ],
+    metadata={"description": "Non-person-level daily counts: youth centre, library, anonymous NGO groups."},
+)
+
+ACCESS_T3 = pa.schema(
+    [
+        _f("partner", pa.string(), "Alliance partner.", False),
+        _f("measure_date", pa.date32(), "Local date of the measurement.", False),
+        _f("unit_code", pa.string(), "Unit code.", False),
+        _f("professional_group", pa.string(), "Canonical professional group."),
+        _f("professional_group_source", pa.string(), "The partner's own professional-group code."),
+        _f("t3_days", pa.float64(), "Third next available appointment, days.", False),
+        _f("delivery_id", pa.string(), "Ledger id of the delivery.", False),
+    ],
+    metadata={"description": "Access to care: T3 (third next available appointment) per unit, group and day."},
+)
+
+COST_MONTH = pa.schema(
+    [
+        _f("partner", pa.string(), "Alliance partner that incurred the cost.", False),
+        _f("month", pa.date32(), "First day of the month.", False),
+        _f("service_area", pa.string(), "Canonical service area. Null when unmapped."),
+        _f("service_area_source", pa.string(), "The partner's own service-area code."),
+        _f("cost_eur", pa.decimal128(14, 2), "Cost in euros.", False),
+        _f("delivery_id", pa.string(), "Ledger id of the delivery.", False),
+    ],
+    metadata={"description": "Cost per partner, service area and month, for the alliance's target budget."},
+)
+
+POPULATION = pa.schema(
+    [
+        _f("year", pa.int16(), "Statistics year (population at the end of the previous year).", False),
+        _f("postal_code", pa.string(), "Postal code area.", False),
+        _f("age_band", pa.string(), "Five-year age band, e.g. 0-4, 85+.", False),
+        _f("sex", pa.string(), "male | female.", False),
+        _f("residents", pa.int32(), "Number of residents.", False),
+        _f("delivery_id", pa.string(), "Ledger id of the delivery.", False),
+    ],
+    metadata={"description": "Reference denominators: residents per postal code, age band and sex."},
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "service_event": SERVICE_EVENT,
+    "event_diagnosis": EVENT_DIAGNOSIS,
+    "activity_count": ACTIVITY_COUNT,
+    "access_t3": ACCESS_T3,
+    "cost_month": COST_MONTH,
+    "population": POPULATION,
+}
 
 
 def describe(table: str) -> list[tuple[str, str, str]]:

@@ -98,7 +98,8 @@ def test_valid_codes_become_pseudonyms_and_demographics():
     out = pseudonymise(table, SPEC, KEY)
 
     assert out.column_names == ["postinumero", "alkuaika", "event_id", "person_id", "person_id_kind", "birth_year",
-                                "sex", "age_at_event"]
+                                "sex", "age_at_event", "_errors"]  # _errors is added when the input lacks it
+    assert out["_errors"].null_count == out.num_rows
     rows = out.select(["postinumero", "person_id_kind", "birth_year", "sex", "age_at_event"]).to_pylist()
     assert rows == [
         {"postinumero": "33300", "person_id_kind": "hetu", "birth_year": 1952, "sex": "female", "age_at_event": 74},

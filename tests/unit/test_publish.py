@@ -120,8 +120,6 @@ def test_a_crash_before_the_swap_keeps_the_old_content(tmp_path, monkeypatch):
     assert pq.read_table(partition / PART_FILE).equals(events(3, "1.00"))
 
 
-@pytest.mark.xfail(strict=True, reason="the temp name includes the pid, so a later publish from another process "
-                                       "(every Airflow task) never overwrites a crashed run's temp file")
 def test_a_later_publish_leaves_no_temp_files_after_a_crash(tmp_path, monkeypatch):
     partition = tmp_path / "p"
     staged = tmp_path / "s.parquet"

@@ -83,7 +83,9 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
     if spec.event_time is not None:
         out = out.append_column("age_at_event", _age(per_row(fields.birth_ymd, pa.int32()),
                                                      table[spec.event_time].combine_chunks()))
-    if ERRORS in out.column_names and not valid.all():
+    if ERRORS not in out.column_names:
+        out = out.append_column(ERRORS, pa.nulls(out.num_rows, pa.string()))
+    if not valid.all():
         # A missing code is the contract's "required" rule, not an invalid code: no reason for nulls.
         problems = [None if p < 0 else f"{spec.identity_code}: {PROBLEMS[p]}" for p in fields.problem.tolist()]
         problem_rows = pc.if_else(pc.is_null(idx), pa.scalar(None, pa.string()),
