@@ -29,12 +29,14 @@ class DeliveryRejected(Exception):
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A file found in a landing folder, with the delivery date and sequence its name declares."""
+    """A delivery found in a landing folder (a file, or a folder for multi-file deliveries), with the
+    delivery date and sequence its name declares."""
 
     path: Path
     delivery_date: dt.date
     sequence: int
     arrived_at: dt.datetime
+    partner: str = ""
 
 
 @dataclass
@@ -55,8 +57,20 @@ class FileConnector:
     def contract(self) -> contracts.FeedContract:
         return contracts.load(self.feed)
 
+    def discover_all(self, landing_root: Path, delivery_date: dt.date | None = None) -> list[LandedFile]:
+        """Deliveries of every partner of the feed, from ``<landing_root>/<partner>/<feed>/``."""
+        found = []
+        for partner in self.contract.partners:
+            for landed in self.discover(landing_root / partner / self.feed, delivery_date):
+                found.append(LandedFile(landed.path, landed.delivery_date, landed.sequence, landed.arrived_at, partner))
+        return found
+
+    def is_complete(self, path: Path) -> bool:
+        """Whether a candidate is a whole delivery (a folder delivery overrides this, e.g. a manifest)."""
+        return path.is_file()
+
     def discover(self, landing_dir: Path, delivery_date: dt.date | None = None) -> list[LandedFile]:
-        """Files in ``landing_dir`` named as the contract agrees, optionally only those of one date."""
+        """Deliveries in ``landing_dir`` named as the contract agrees, optionally only those of one date."""
         pattern = self.contract.file_format.file_name_pattern
         if pattern is None:
             raise contracts.ContractError(f"{self.feed}: the contract declares no fileNamePattern")
@@ -64,13 +78,13 @@ class FileConnector:
         found = []
         for path in sorted(landing_dir.glob("*")) if landing_dir.is_dir() else []:
             m = regex.match(path.name)
-            if not m or not path.is_file():
+            if not m or not self.is_complete(path):
                 continue
-            date = dt.datetime.strptime(m["date"], "%Y%m%d").date()
+            date = _date(m["date"])
             if delivery_date is not None and date != delivery_date:
                 continue
             arrived = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-            found.append(LandedFile(path, date, int(m["sequence"] or 1), arrived))
+            found.append(LandedFile(path, date, int(m.groupdict().get("sequence") or 1), arrived))
         return sorted(found, key=lambda f: (f.delivery_date, f.sequence))
 
     def read(self, path: Path, report: ReadReport, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
@@ -80,3 +94,12 @@ class FileConnector:
         cannot be read at all raises :class:`DeliveryRejected`.
         """
         raise NotImplementedError
+
+
+def _date(text: str) -> dt.date:
+    """A delivery date from a file name: YYYYMMDD, YYYYMM (monthly: the 1st) or YYYY (yearly: 1 January)."""
+    if len(text) == 8:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    if len(text) == 6:
+        return dt.datetime.strptime(text, "%Y%m").date()
+    return dt.date(int(text), 1, 1)

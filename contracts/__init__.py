@@ -20,7 +20,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 
-CLASSIFICATIONS = {"identity_code", "direct_identifier", "quasi_identifier", "internal"}
+CLASSIFICATIONS = {"identity_code", "partner_local_id", "direct_identifier", "quasi_identifier", "internal"}
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 
@@ -44,6 +44,7 @@ class Column:
     format: str | None = None
     timezone: str | None = None
     tags: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other header names partners use for this column (ODCS ``synonyms``)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class FileFormat:
 @dataclass(frozen=True)
 class FeedContract:
     feed: str
-    partner: str
+    partners: tuple[str, ...]
     version: str
     canonical_table: str
     source_id_column: str | None
@@ -66,6 +67,16 @@ class FeedContract:
     columns: tuple[Column, ...]
     path: Path
     properties: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def partner(self) -> str:
+        """The delivering partner of a single-partner feed (the first of ``partners``)."""
+        return self.partners[0]
+
+    @property
+    def event_time_column(self) -> str | None:
+        value = self.properties.get("eventTimeColumn")
+        return str(value) if value else None
 
     @property
     def column_names(self) -> list[str]:
@@ -118,9 +129,13 @@ def _feed_contract(odcs: OpenDataContractStandard, path: Path) -> FeedContract:
     if not odcs.schema_ or len(odcs.schema_) != 1 or not odcs.schema_[0].properties:
         raise fail("needs exactly one schema object with properties (the delivered table)")
     custom = _custom(odcs.customProperties)
-    for required in ("partner", "canonicalTable"):
-        if required not in custom:
-            raise fail(f"customProperties must include {required!r}")
+    if "canonicalTable" not in custom:
+        raise fail("customProperties must include 'canonicalTable'")
+    if "partner" not in custom and "partners" not in custom:
+        raise fail("customProperties must include 'partner' (or 'partners', a list, for a feed several deliver)")
+    partners = custom.get("partners") or [custom["partner"]]
+    if not isinstance(partners, list) or not all(isinstance(p, str) and p for p in partners):
+        raise fail("'partners' must be a list of partner names")
     server = next((s for s in odcs.servers or [] if s.server == "landing"), None)
     if server is None or not server.format:
         raise fail("needs a server named 'landing' with a format")
@@ -136,11 +151,15 @@ def _feed_contract(odcs: OpenDataContractStandard, path: Path) -> FeedContract:
     names = [c.name for c in columns]
     if len(set(names)) != len(names):
         raise fail("column names must be unique")
+    for key in ("sourceIdColumn", "eventTimeColumn"):
+        if custom.get(key) is not None and custom[key] not in names:
+            raise fail(f"{key} {custom[key]!r} is not a column")
     source_id = custom.get("sourceIdColumn")
-    if source_id is not None and source_id not in names:
-        raise fail(f"sourceIdColumn {source_id!r} is not a column")
+    for kind in ("identity_code", "partner_local_id"):
+        if sum(c.classification == kind for c in columns) > 1:
+            raise fail(f"at most one column may be classified {kind}")
     return FeedContract(
-        feed=odcs.name, partner=str(custom["partner"]), version=odcs.version or "0",
+        feed=odcs.name, partners=tuple(partners), version=odcs.version or "0",
         canonical_table=str(custom["canonicalTable"]), source_id_column=source_id,  # type: ignore[arg-type]
         file_format=file_format, columns=columns, path=path, properties=custom,
     )
@@ -168,6 +187,7 @@ def _column(prop, fail) -> Column:
         format=options.get("format"),
         timezone=options.get("timezone"),
         tags=tuple(prop.tags or ()),
+        aliases=tuple(s.synonym for s in prop.synonyms or () if s.synonym),
     )
 
 
@@ -185,6 +205,13 @@ def _arrow_type(prop, fail) -> pa.DataType:
     if logical == "date":
         return pa.date32()
     if logical == "timestamp":
-        # Local wall-clock time as delivered; the harmonise step attaches the contract's timezone.
-        return pa.timestamp("s")
+        # Local wall-clock time as delivered (the harmonise step attaches the contract's timezone), or an
+        # instant in UTC when the contract says the source carries offsets (timezone: UTC).
+        utc = (prop.logicalTypeOptions or {}).get("timezone") == "UTC"
+        return pa.timestamp("s", tz="UTC") if utc else pa.timestamp("s")
+    if logical == "array":
+        items = prop.items
+        if items is None or items.logicalType != "string":
+            raise fail(f"column {prop.name}: only arrays of strings are supported")
+        return pa.list_(pa.string())
     raise fail(f"column {prop.name}: logicalType {logical!r} is not supported")

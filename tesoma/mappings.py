@@ -6,23 +6,29 @@ import csv
 from functools import cache
 from pathlib import Path
 
-from transforms.harmonise import CodeMap
+from transforms.harmonise import CodeMap, Mapping
 from transforms.harmonise.city_visits import CityVisitMaps
 
 
-def _read(directory: Path, name: str, key: str, value: str, partner: str | None = None) -> CodeMap:
-    path = directory / f"{name}.csv"
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if partner is None or r.get("partner") == partner]
-    return CodeMap(name=name, mapping={r[key]: r[value] for r in rows})
-
-
 @cache
+def _rows(path: Path) -> tuple[dict[str, str], ...]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return tuple(csv.DictReader(f))
+
+
+def load_map(directory: Path, name: str, mapping: Mapping, partner: str) -> CodeMap:
+    path = directory / f"{mapping.file}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"code mapping {path} is missing (needed for {name})")
+    rows = [r for r in _rows(path) if not mapping.by_partner or r.get("partner") == partner]
+    return CodeMap(name=mapping.file, mapping={r[mapping.key]: r[mapping.value] for r in rows})
+
+
+def load_maps(directory: Path, mappings: dict[str, Mapping], partner: str) -> dict[str, CodeMap]:
+    return {name: load_map(directory, name, m, partner) for name, m in mappings.items()}
+
+
 def city_visit_maps(directory: Path, partner: str = "city") -> CityVisitMaps:
-    return CityVisitMaps(
-        service_area=_read(directory, "service_codes", "source_value", "service_area", partner),
-        contact_mode_label=_read(directory, "contact_modes", "code", "label"),
-        professional_group=_read(directory, "professional_groups", "source_value", "professional_group", partner),
-        status=_read(directory, "visit_status", "source_value", "status", partner),
-        diagnosis_system=_read(directory, "diagnosis_systems", "source_value", "diagnosis_system"),
-    )
+    from transforms.harmonise.city_visits import MAPPINGS
+
+    return CityVisitMaps(**load_maps(directory, MAPPINGS, partner))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 import connectors
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
@@ -54,41 +55,58 @@ def _context(s: Settings | None) -> tuple[Settings, Layout, Ledger]:
 
 
 def _sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a folder delivery (over its files' names and contents, in name order)."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            h.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
     return h.hexdigest()
 
 
-def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
-    """Archive the feed's landed files for ``delivery_date`` into ``raw/`` and record each as a delivery.
+def _archive(source: Path, raw: Path) -> int:
+    """Copy a delivery into raw/ (atomically: copy beside, then rename); returns its size in bytes."""
+    if not raw.exists():
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        tmp = raw.with_name(raw.name + ".tmp")
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        if source.is_dir():
+            shutil.copytree(source, tmp)
+        else:
+            shutil.copyfile(source, tmp)
+        tmp.replace(raw)
+    if raw.is_dir():
+        return sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
+    return raw.stat().st_size
 
-    Idempotent: a file already landed (same content) is not recorded again. Returns delivery ids,
-    oldest sequence first.
+
+def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
+    """Archive the feed's landed deliveries for ``delivery_date`` into ``raw/`` and record each one.
+
+    Idempotent: a delivery already landed (same content) is not recorded again. Returns delivery ids,
+    per partner oldest sequence first.
     """
     s, layout, ledger = _context(s)
     connector = connectors.for_feed(feed)
-    partner = connector.contract.partner
     ids = []
-    for landed in connector.discover(layout.landing_dir(partner, feed), delivery_date):
+    for landed in connector.discover_all(layout.landing, delivery_date):
         sha = _sha256(landed.path)
-        raw = layout.raw_file(partner, feed, sha, landed.path.suffix)
-        if not raw.exists():
-            raw.parent.mkdir(parents=True, exist_ok=True)
-            tmp = raw.with_suffix(raw.suffix + ".tmp")
-            shutil.copyfile(landed.path, tmp)
-            tmp.replace(raw)
+        raw = layout.raw_file(landed.partner, feed, sha, "" if landed.path.is_dir() else landed.path.suffix)
+        size = _archive(landed.path, raw)
         delivery, created = ledger.record_landed(
-            partner=partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
+            partner=landed.partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
             source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)),
-            size_bytes=raw.stat().st_size, arrived_at=landed.arrived_at,
+            size_bytes=size, arrived_at=landed.arrived_at,
         )
-        log.info("%s %s: %s (%s)", "landed" if created else "already landed", landed.path.name,
+        log.info("%s %s/%s: %s (%s)", "landed" if created else "already landed", landed.partner, landed.path.name,
                  delivery.delivery_id, delivery.state)
         ids.append(delivery.delivery_id)
     if not ids:
-        log.warning("%s: no delivery found for %s in %s", feed, delivery_date, layout.landing_dir(partner, feed))
+        log.warning("%s: no delivery found for %s under %s/<partner>/%s", feed, delivery_date, layout.landing, feed)
     return ids
 
 
@@ -103,11 +121,12 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     delivery = ledger.get(delivery_id)
     feed = pipeline(delivery.feed)
     contract = feed.contract
-    key = load_key(s)  # stops the run here, before any data is read, when the key is missing
+    spec = feed.identity_spec(delivery.partner)
+    key = load_key(s) if spec is not None else None  # stops the run before any data is read when missing
     qdir = layout.quarantine_dir(delivery.partner, delivery_id)
     quarantine.clear(qdir)
-    staged = layout.staging_file(contract.canonical_table, delivery_id)
-    staged.unlink(missing_ok=True)
+    for table_name in feed.tables:
+        layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
 
     report = ReadReport()
     try:
@@ -116,7 +135,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
         quarantine.write_rejection(qdir, delivery_id=delivery_id, source_name=delivery.source_name,
                                    rule=exc.rule, message=str(exc))
         ledger.update(delivery_id, state="rejected", reason=f"{exc.rule}: {exc}", rows_read=None,
-                      rows_published=0, rows_quarantined=None, key_id=key.key_id,
+                      rows_published=0, rows_quarantined=None, key_id=key.key_id if key else None,
                       seconds=round(time.monotonic() - started, 3))
         ledger.replace_quality_results(delivery_id, [
             {"stage": "parse", "rule": exc.rule, "column_name": None, "failed_rows": 0, "severity": "error"}])
@@ -143,7 +162,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
 
     # 3. pseudonymise (flags invalid identity codes), then split good from bad
-    pseudonymised = pseudonymise(candidates, feed.identity_spec(), key)
+    pseudonymised = pseudonymise(candidates, spec, key) if spec is not None else candidates
     bad = pc.is_valid(pseudonymised[ROW_ERRORS])
     # Quarantine keeps the rows as delivered (identifiable), with every reason found for them.
     bad_candidates = candidates.filter(bad)
@@ -156,30 +175,31 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
             problems.add(reason, row)
     good = pseudonymised.filter(pc.invert(bad)).drop_columns([ROW_NUMBER, ROW_ERRORS])
 
-    # 4. harmonise and stage
-    harmonised, hreport = feed.harmonise(good, s, delivery_id)
-    write_parquet(harmonised, staged)
+    # 4. harmonise and stage (one file per canonical table the feed writes)
+    harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
+    for table_name in feed.tables:
+        write_parquet(harmonised[table_name], layout.staging_file(table_name, delivery_id))
 
     rows_read = table.num_rows + len(report.unreadable_rows)
     rows_quarantined = rejected_rows.num_rows + len(report.unreadable_rows)
     if rows_quarantined:
         quarantine.write_rows(qdir, rejected_rows, problems, delivery_id=delivery_id,
                               source_name=delivery.source_name, unreadable=report.unreadable_rows)
-    if rows_read != harmonised.num_rows + rows_quarantined:
-        raise RuntimeError(f"{delivery_id}: row accounting broken ({rows_read} read, {harmonised.num_rows} valid, "
-                           f"{rows_quarantined} quarantined); nothing was staged")
+    if rows_read != good.num_rows + rows_quarantined:
+        raise RuntimeError(f"{delivery_id}: row accounting broken ({rows_read} read, {good.num_rows} valid, "
+                           f"{rows_quarantined} quarantined); nothing was published")
     ledger.replace_quality_results(delivery_id, _quality_rows(problems.by_reason, report.warnings, hreport.unmapped))
     seconds = round(time.monotonic() - started, 3)
     ledger.update(delivery_id, state="staged", rows_read=rows_read, rows_published=None,
-                  rows_quarantined=rows_quarantined, key_id=key.key_id, reason=None, seconds=seconds)
-    log.info("%s staged: read %d, valid %d, quarantined %d in %.2fs", delivery_id, rows_read, harmonised.num_rows,
+                  rows_quarantined=rows_quarantined, key_id=key.key_id if key else None, reason=None, seconds=seconds)
+    log.info("%s staged: read %d, valid %d, quarantined %d in %.2fs", delivery_id, rows_read, good.num_rows,
              rows_quarantined, seconds)
     return {"delivery_id": delivery_id, "state": "staged", "rows_read": rows_read,
-            "rows_valid": harmonised.num_rows, "rows_quarantined": rows_quarantined, "seconds": seconds}
+            "rows_valid": good.num_rows, "rows_quarantined": rows_quarantined, "seconds": seconds}
 
 
 def contract_empty(feed: str) -> pa.Table:
-    schema = connectors.for_feed(feed).contract.arrow_schema()
+    schema = pipeline(feed).contract.arrow_schema()
     return schema.empty_table().append_column(ROW_NUMBER, pa.array([], pa.int64())).append_column(
         ROW_ERRORS, pa.array([], pa.string()))
 
@@ -204,35 +224,39 @@ def _quality_rows(by_reason: Counter, warnings: list[str], unmapped: Counter) ->
 
 
 def publish(delivery_id: str, s: Settings | None = None) -> dict:
-    """Publish a staged delivery into its partition, atomically, if it is the newest for its date.
+    """Publish a staged delivery into its partitions (one per canonical table), atomically each, if it
+    is the partner's newest delivery for its date.
 
-    A corrected re-delivery (higher sequence) replaces the partition; the earlier one becomes
+    A corrected re-delivery (higher sequence) replaces the partitions; the earlier one becomes
     ``superseded``. Publishing again is a no-op that gives the same bytes.
     """
     s, layout, ledger = _context(s)
     delivery = ledger.get(delivery_id)
-    contract = pipeline(delivery.feed).contract
-    siblings = ledger.for_date(delivery.feed, delivery.delivery_date)
+    feed = pipeline(delivery.feed)
+    siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
     newest = max(siblings, key=lambda d: (d.sequence, d.delivery_id))
-    partition = layout.partition_dir(contract.canonical_table, delivery.partner, delivery.delivery_date)
     if delivery.state == "rejected":
         return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
     if newest.delivery_id != delivery_id:
         ledger.update(delivery_id, state="superseded", rows_published=0)
         return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
-    staged = layout.staging_file(contract.canonical_table, delivery_id)
-    if not staged.exists():
-        raise FileNotFoundError(f"{delivery_id} has no staged data (state {delivery.state}); run ingest first")
+    staged = {t: layout.staging_file(t, delivery_id) for t in feed.tables}
+    missing = [t for t, path in staged.items() if not path.exists()]
+    if missing:
+        raise FileNotFoundError(f"{delivery_id} has no staged {', '.join(missing)} (state {delivery.state}); "
+                                "run ingest first")
+    for table_name, path in staged.items():
+        partition = layout.partition_dir(table_name, delivery.partner, delivery.delivery_date)
+        if pq.read_metadata(path).num_rows:
+            publish_partition(path, partition)
+        else:
+            unpublish_partition(partition)
     rows = delivery.rows_read - delivery.rows_quarantined
-    if rows:
-        publish_partition(staged, partition)
-    else:
-        unpublish_partition(partition)
     for older in siblings:
         if older.delivery_id != delivery_id and older.state in ("published", "staged"):
             ledger.update(older.delivery_id, state="superseded", rows_published=0)
     ledger.update(delivery_id, state="published", rows_published=rows)
-    log.info("%s published: %d rows to %s", delivery_id, rows, partition.relative_to(layout.root))
+    log.info("%s published: %d rows into %s", delivery_id, rows, ", ".join(feed.tables))
     return {"delivery_id": delivery_id, "state": "published", "rows_published": rows}
 
 
@@ -256,7 +280,7 @@ def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None) -
 def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list[dict]:
     """Publish a date's deliveries oldest first, so a correction always ends up on top."""
     s, _, ledger = _context(s)
-    ordered = sorted(delivery_ids, key=lambda d: (ledger.get(d).sequence, d))
+    ordered = sorted(delivery_ids, key=lambda d: (ledger.get(d).partner, ledger.get(d).sequence, d))
     return [publish(d, s) for d in ordered]
 
 

@@ -117,7 +117,7 @@ class Ledger:
             ).mappings().first()
             if existing is not None:
                 return _delivery(existing), False
-            delivery_id = f"{feed}-{delivery_date:%Y%m%d}-{sequence}-{sha256[:10]}"
+            delivery_id = f"{feed}-{partner}-{delivery_date:%Y%m%d}-{sequence}-{sha256[:8]}"
             now = _now()
             conn.execute(deliveries.insert().values(
                 delivery_id=delivery_id, partner=partner, feed=feed, delivery_date=delivery_date,
@@ -134,14 +134,15 @@ class Ledger:
             raise KeyError(f"no delivery {delivery_id!r} in the ledger")
         return _delivery(row)
 
-    def for_date(self, feed: str, delivery_date: dt.date) -> list[Delivery]:
-        """Deliveries of a feed for one date, oldest sequence first."""
+    def for_date(self, feed: str, delivery_date: dt.date, partner: str | None = None) -> list[Delivery]:
+        """Deliveries of a feed for one date (optionally of one partner), oldest sequence first."""
+        query = (sa.select(deliveries)
+                 .where(deliveries.c.feed == feed, deliveries.c.delivery_date == delivery_date)
+                 .order_by(deliveries.c.partner, deliveries.c.sequence, deliveries.c.landed_at))
+        if partner is not None:
+            query = query.where(deliveries.c.partner == partner)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(deliveries)
-                .where(deliveries.c.feed == feed, deliveries.c.delivery_date == delivery_date)
-                .order_by(deliveries.c.sequence, deliveries.c.landed_at)
-            ).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return [_delivery(r) for r in rows]
 
     def all(self, feed: str | None = None) -> list[Delivery]:

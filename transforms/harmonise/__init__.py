@@ -1,7 +1,13 @@
 """Harmonise: per-feed mapping of pseudonymised rows onto the canonical tables (``warehouse.schemas``).
 
-Code mappings are data (``config/mappings/*.csv``), handed in as :class:`CodeMap` objects; an unmapped
-source value maps to null, is counted, and its source value is kept next to the mapped column.
+Each feed has a module ``transforms/harmonise/<feed>.py`` declaring
+
+- ``TABLES``: the canonical tables it writes (the first is the one each source row becomes),
+- ``MAPPINGS``: the code mappings it needs, as :class:`Mapping` (``config/mappings/<file>.csv``),
+- ``harmonise(table, maps, context) -> (dict[table name, pa.Table], HarmoniseReport)``, a pure function.
+
+Code mappings are data, handed in as :class:`CodeMap` objects; an unmapped source value maps to null,
+is counted, and its source value is kept next to the mapped column.
 """
 
 from __future__ import annotations
@@ -11,6 +17,27 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where a code mapping lives: ``config/mappings/<file>.csv`` with a key and a value column.
+    With ``by_partner``, only the rows whose ``partner`` column names the delivering partner apply."""
+
+    file: str
+    key: str
+    value: str
+    by_partner: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """Facts about the delivery being harmonised."""
+
+    partner: str
+    feed: str
+    delivery_id: str
+    timezone: str = "Europe/Helsinki"
 
 
 @dataclass(frozen=True)

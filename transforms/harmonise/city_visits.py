@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.harmonise import CodeMap, HarmoniseReport, conform
-from warehouse.schemas import SERVICE_EVENT
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,36 @@ def to_service_event(
         "delivery_id": pa.array([delivery_id] * n, pa.string()),
     }
     return conform(pa.table(columns), SERVICE_EVENT), report
+
+
+# --- the feed's harmonise interface (see transforms/harmonise/__init__.py) ---------------------------
+
+TABLES = ("service_event", "event_diagnosis")
+MAPPINGS = {
+    "service_area": Mapping("service_codes", "source_value", "service_area", by_partner=True),
+    "contact_mode_label": Mapping("contact_modes", "code", "label"),
+    "professional_group": Mapping("professional_groups", "source_value", "professional_group", by_partner=True),
+    "status": Mapping("visit_status", "source_value", "status", by_partner=True),
+    "diagnosis_system": Mapping("diagnosis_systems", "source_value", "diagnosis_system"),
+}
+
+
+def harmonise(
+    table: pa.Table, maps: dict[str, CodeMap], context: Context
+) -> tuple[dict[str, pa.Table], HarmoniseReport]:
+    events, report = to_service_event(table, CityVisitMaps(**maps), partner=context.partner, feed=context.feed,
+                                      delivery_id=context.delivery_id, timezone=context.timezone)
+    return {"service_event": events, "event_diagnosis": diagnoses_of(events)}, report
+
+
+def diagnoses_of(events: pa.Table) -> pa.Table:
+    """One event_diagnosis row per event that has a diagnosis (city visits carry at most one)."""
+    with_code = events.filter(pc.is_valid(events["diagnosis_code"]))
+    n = with_code.num_rows
+    return conform(pa.table({
+        "event_id": with_code["event_id"], "person_id": with_code["person_id"], "partner": with_code["partner"],
+        "feed": with_code["feed"], "diagnosis_code": with_code["diagnosis_code"],
+        "diagnosis_system": with_code["diagnosis_system"], "diagnosis_code_source": with_code["diagnosis_code_source"],
+        "diagnosis_system_source": pa.nulls(n, pa.string()), "is_primary": pa.array([True] * n, pa.bool_()),
+        "delivery_id": with_code["delivery_id"],
+    }), EVENT_DIAGNOSIS)

@@ -33,11 +33,12 @@ __all__ = ["IdentitySpec", "KeyProblem", "PseudonymKey", "keyed_ids", "pseudonym
 class IdentitySpec:
     """Which columns of a feed identify people, per its contract's classifications."""
 
-    identity_code: str
+    identity_code: str | None
     direct_identifiers: tuple[str, ...]
     event_time: str | None = None  # for age at the event
     source_id: str | None = None  # the partner's record id, replaced by a keyed ``event_id``
     partner: str = ""
+    partner_local_id: str | None = None  # the partner's own person id, used where there is no identity code
 
 
 def keyed_ids(values: pa.Array, domain: str, key: PseudonymKey) -> pa.Array:
@@ -50,10 +51,49 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
     """Replace the identity code by ``person_id``/``person_id_kind``, add ``birth_year``, ``sex`` and
     ``age_at_event``, drop direct identifiers. Returns a new table; the input is not modified.
 
+    A person without an identity code but with a partner-local id (e.g. a private provider's patient
+    number, an NGO's member number) gets a pseudonym in that partner's own domain, kind ``partner_local``.
+
     Work per row is only dictionary encoding and ``take``; validation, hashing and date arithmetic run
     once per distinct code (and once per distinct event date).
     """
-    encoded = pc.dictionary_encode(table[spec.identity_code].combine_chunks())
+    n = table.num_rows
+    dropped = [c for c in (spec.identity_code, spec.partner_local_id, *spec.direct_identifiers)
+               if c is not None and c in table.column_names]
+    out = table.drop_columns(dropped)
+    problems: pa.Array = pa.nulls(n, pa.string())
+    if spec.source_id is not None:
+        event_ids = keyed_ids(table[spec.source_id].combine_chunks(), f"event:{spec.partner}", key)
+        out = out.drop_columns([spec.source_id]).append_column("event_id", event_ids)
+
+    if spec.identity_code is not None:
+        columns, problems = _from_identity_codes(table[spec.identity_code].combine_chunks(), spec.identity_code, key)
+    else:
+        columns = {"person_id": pa.nulls(n, pa.string()), "person_id_kind": pa.nulls(n, pa.string()),
+                   "birth_year": pa.nulls(n, pa.int16()), "sex": pa.nulls(n, pa.string()),
+                   "birth_ymd": pa.nulls(n, pa.int32())}
+    if spec.partner_local_id is not None:
+        local = table[spec.partner_local_id].combine_chunks()
+        use_local = pc.and_(pc.is_null(columns["person_id"]), pc.is_valid(local))
+        if spec.identity_code is not None:  # an invalid code is an error, not a reason to fall back
+            use_local = pc.and_(use_local, pc.is_null(table[spec.identity_code]))
+        local_ids = keyed_ids(local, f"partner_local:{spec.partner}", key)
+        columns["person_id"] = pc.if_else(use_local, local_ids, columns["person_id"].cast(pa.string()))
+        columns["person_id_kind"] = pc.if_else(use_local, pa.scalar("partner_local"),
+                                               columns["person_id_kind"].cast(pa.string()))
+    birth_ymd = columns.pop("birth_ymd")
+    for name, values in columns.items():
+        out = out.append_column(name, values)
+    if spec.event_time is not None:
+        out = out.append_column("age_at_event", _age(birth_ymd, table[spec.event_time].combine_chunks()))
+    if ERRORS in out.column_names:
+        return out.set_column(out.column_names.index(ERRORS), ERRORS, reasons.combine(out[ERRORS], problems))
+    return out.append_column(ERRORS, problems)
+
+
+def _from_identity_codes(codes: pa.Array, column: str, key: PseudonymKey) -> tuple[dict[str, pa.Array], pa.Array]:
+    """Per-row person columns from identity codes, and a reason per row with an invalid code."""
+    encoded = pc.dictionary_encode(codes)
     idx = encoded.indices
     # Normalise (trim, upper case) the distinct raw values only; different raw spellings of one code
     # normalise to the same code and so get the same pseudonym.
@@ -72,26 +112,18 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
     def text(choices: tuple[str, str], first: np.ndarray) -> pa.Array:
         return pa.array(np.where(first, choices[0], choices[1]), pa.string(), mask=~valid)
 
-    out = table.drop_columns([spec.identity_code, *[c for c in spec.direct_identifiers if c in table.column_names]])
-    if spec.source_id is not None:
-        event_ids = keyed_ids(table[spec.source_id].combine_chunks(), f"event:{spec.partner}", key)
-        out = out.drop_columns([spec.source_id]).append_column("event_id", event_ids)
-    out = out.append_column("person_id", per_row_text(_person_pseudonyms(normalised, fields, key)))
-    out = out.append_column("person_id_kind", per_row_text(text(("temporary", "hetu"), fields.temporary)))
-    out = out.append_column("birth_year", per_row(fields.birth_year, pa.int16()))
-    out = out.append_column("sex", per_row_text(text(("male", "female"), fields.male)))
-    if spec.event_time is not None:
-        out = out.append_column("age_at_event", _age(per_row(fields.birth_ymd, pa.int32()),
-                                                     table[spec.event_time].combine_chunks()))
-    if ERRORS not in out.column_names:
-        out = out.append_column(ERRORS, pa.nulls(out.num_rows, pa.string()))
-    if not valid.all():
-        # A missing code is the contract's "required" rule, not an invalid code: no reason for nulls.
-        problems = [None if p < 0 else f"{spec.identity_code}: {PROBLEMS[p]}" for p in fields.problem.tolist()]
-        problem_rows = pc.if_else(pc.is_null(idx), pa.scalar(None, pa.string()),
-                                  pc.take(pa.array(problems, pa.string()), idx))
-        out = out.set_column(out.column_names.index(ERRORS), ERRORS, reasons.combine(out[ERRORS], problem_rows))
-    return out
+    columns = {
+        "person_id": per_row_text(_person_pseudonyms(normalised, fields, key)),
+        "person_id_kind": per_row_text(text(("temporary", "hetu"), fields.temporary)),
+        "birth_year": per_row(fields.birth_year, pa.int16()),
+        "sex": per_row_text(text(("male", "female"), fields.male)),
+        "birth_ymd": per_row(fields.birth_ymd, pa.int32()),
+    }
+    if valid.all():
+        return columns, pa.nulls(len(codes), pa.string())
+    # A missing code is the contract's "required" rule, not an invalid code: no reason for nulls.
+    problems = pa.array([None if p < 0 else f"{column}: {PROBLEMS[p]}" for p in fields.problem.tolist()], pa.string())
+    return columns, pc.if_else(pc.is_null(idx), pa.scalar(None, pa.string()), pc.take(problems, idx))
 
 
 def _person_pseudonyms(codes: pa.StringArray, fields: HetuFields, key: PseudonymKey) -> pa.Array:
