@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tesoma import steps
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for result in steps.process_date(args.feed, args.date):
+    for result in steps.process_date(args.feed, args.date, pull=args.pull):
         print(result)
     steps.refresh_catalog()
     return 0
@@ -189,6 +189,8 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="process one feed for one date without Airflow")
     r.add_argument("--feed", default="city_visits")
     r.add_argument("--date", type=_date, required=True)
+    r.add_argument("--pull", action="store_true",
+                   help="pull from the partner's database (city_visits: TESOMA_CITY_REPORTING_URL) instead of landing/")
     r.set_defaults(func=cmd_run)
 
     q = sub.add_parser("query", help="run SQL against the warehouse catalog (DuckDB)")

@@ -6,6 +6,7 @@
 | ``TESOMA_LEDGER_URL`` | ``sqlite:///<data root>/ledger.sqlite`` | SQLAlchemy URL of the ledger |
 | ``TESOMA_PSEUDONYM_KEY`` | – | the pseudonymisation key itself (32+ bytes) |
 | ``TESOMA_PSEUDONYM_KEY_FILE`` | ``<data root>/secrets/pseudonym.key`` | key file, used when the variable is unset |
+| ``TESOMA_CITY_REPORTING_URL`` | ``sqlite:///<data root>/sources/city_reporting.sqlite`` | the city's reporting DB |
 | ``TESOMA_RAW_RETENTION_DAYS`` | ``90`` | days an archived delivery (identifiable) is kept in ``raw/`` |
 | ``TESOMA_QUARANTINE_RETENTION_DAYS`` | ``30`` | days quarantined rows (identifiable) are kept |
 """
@@ -29,6 +30,7 @@ class Settings:
     key_file: Path
     raw_retention_days: int = 90
     quarantine_retention_days: int = 30
+    city_reporting_url: str = ""
 
     @property
     def contracts_dir(self) -> Path:
@@ -48,4 +50,6 @@ def settings() -> Settings:
         data_root=root, ledger_url=ledger, key_file=key_file,
         raw_retention_days=int(os.environ.get("TESOMA_RAW_RETENTION_DAYS", 90)),
         quarantine_retention_days=int(os.environ.get("TESOMA_QUARANTINE_RETENTION_DAYS", 30)),
+        city_reporting_url=os.environ.get("TESOMA_CITY_REPORTING_URL")
+        or f"sqlite:///{root / 'sources' / 'city_reporting.sqlite'}",
     )

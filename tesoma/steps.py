@@ -268,9 +268,9 @@ def refresh_catalog(s: Settings | None = None) -> list[str]:
     return views
 
 
-def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[dict]:
-    """land → ingest → publish every delivery of a feed for one date (what the DAG does, without Airflow)."""
-    ids = land(feed, delivery_date, s)
+def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None, pull: bool = False) -> list[dict]:
+    """land (or pull) → ingest → publish every delivery of a feed for one date (the DAG, without Airflow)."""
+    ids = globals()["pull"](feed, delivery_date, s) if pull else land(feed, delivery_date, s)
     results = {d: ingest(d, s) for d in ids}
     for published in publish_in_order(ids, s):
         results[published["delivery_id"]].update(published)
@@ -354,3 +354,46 @@ def reprocess(feed: str | None = None, s: Settings | None = None) -> dict:
     refresh_catalog(s)
     log.info("reprocessed %d deliveries; %d without a raw copy (purged) were left as they are", done, len(purged))
     return {"reprocessed": done, "not_reprocessable": len(purged)}
+
+
+REPORTING_SOURCE = "city_reporting"
+
+
+def pull(feed: str, delivery_date: dt.date, s: Settings | None = None, source_url: str | None = None) -> list[str]:
+    """Pull a feed's rows for ``delivery_date`` from the partner's database, as a delivery.
+
+    Reads rows updated after the ledger's watermark up to the end of the date (Helsinki time), writes
+    them as one Parquet file, archives and records it like a dropped file, then moves the watermark.
+    A crash in between is harmless: the same window gives the same file, hence the same delivery.
+    Re-running a date whose window is already behind the watermark returns the deliveries it made.
+    """
+    from connectors import city_reporting_db
+
+    if feed != "city_visits":
+        raise KeyError(f"{feed} is not pulled from a database; only city_visits is")
+    s, layout, ledger = _context(s)
+    url = source_url or s.city_reporting_url
+    until = dt.datetime.combine(delivery_date + dt.timedelta(days=1), dt.time(0))
+    since = ledger.watermark(feed, REPORTING_SOURCE)
+    if since is not None and since >= until:
+        existing = [d.delivery_id for d in ledger.for_date(feed, delivery_date) if d.source_name.startswith("pull:")]
+        log.info("%s %s: already pulled up to %s; nothing new", feed, delivery_date, since)
+        return existing
+    window = {"source": REPORTING_SOURCE, "since": since.isoformat() if since else "", "until": until.isoformat()}
+    extract = layout.staging / "pulls" / f"{feed}-{delivery_date:%Y%m%d}.parquet"
+    rows = city_reporting_db.write_extract(city_reporting_db.extract(url, since, until), extract, window)
+    sha = _sha256(extract)
+    partner = pipeline(feed).contract.partner
+    raw = layout.raw_file(partner, feed, sha, ".parquet")
+    size = _archive(extract, raw)
+    extract.unlink()
+    sequence = 1 + len(ledger.for_date(feed, delivery_date, partner))
+    delivery, created = ledger.record_landed(
+        partner=partner, feed=feed, delivery_date=delivery_date, sequence=sequence,
+        source_name=f"pull:{REPORTING_SOURCE}:{window['since'] or '-'}..{window['until']}", sha256=sha,
+        raw_path=str(raw.relative_to(layout.root)), size_bytes=size, arrived_at=dt.datetime.now(dt.UTC),
+    )
+    ledger.set_watermark(feed, REPORTING_SOURCE, until)
+    log.info("%s %s: pulled %d rows (%s) as %s", feed, delivery_date, rows, "new" if created else "known",
+             delivery.delivery_id)
+    return [delivery.delivery_id]

@@ -58,6 +58,16 @@ quality_results = sa.Table(
 )
 
 
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("feed", sa.String(40), primary_key=True),
+    sa.Column("source", sa.String(80), primary_key=True),
+    sa.Column("value", sa.DateTime, nullable=False, comment="last updated-at value pulled (source's local time)"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -167,6 +177,18 @@ class Ledger:
             rows = [{**r, "delivery_id": delivery_id} for r in results]
             if rows:
                 conn.execute(quality_results.insert(), rows)
+
+    def watermark(self, feed: str, source: str) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(watermarks.c.value).where(
+                watermarks.c.feed == feed, watermarks.c.source == source)).scalar_one_or_none()
+
+    def set_watermark(self, feed: str, source: str, value: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(watermarks.update().where(
+                watermarks.c.feed == feed, watermarks.c.source == source).values(value=value, updated_at=_now()))
+            if updated.rowcount == 0:
+                conn.execute(watermarks.insert().values(feed=feed, source=source, value=value, updated_at=_now()))
 
     def quality_results(self, delivery_id: str) -> list[dict]:
         with self.engine.connect() as conn:
