@@ -70,6 +70,23 @@ def read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     return [h.strip() for h in next(csv.reader(io.StringIO(first), delimiter=delimiter))]
 
 
+def resolve_aliases(header: list[str], contract: contracts.FeedContract) -> list[str]:
+    """The header with partners' alternative column names (the contract's ``synonyms``) replaced by the
+    contract's names; matching ignores case and surrounding spaces."""
+    by_alias = {}
+    for column in contract.columns:
+        for name in (column.name, *column.aliases):
+            by_alias.setdefault(name.strip().casefold(), column.name)
+    resolved = [by_alias.get(h.strip().casefold(), h) for h in header]
+    # Two file columns resolving to one contract column: keep the first, leave the other as extra.
+    seen: set[str] = set()
+    out = []
+    for original, name in zip(header, resolved, strict=True):
+        out.append(name if name not in seen else original)
+        seen.add(name)
+    return out
+
+
 def check_header(header: list[str], contract: contracts.FeedContract, report: ReadReport) -> None:
     """Reject a delivery whose header lacks required columns; warn on extra or missing optional ones."""
     delimiter = contract.file_format.delimiter
@@ -104,7 +121,8 @@ class DelimitedFileConnector(FileConnector):
         contract = self.contract
         fmt = contract.file_format
         encoding = detect_encoding(path, fmt.encodings)
-        header = read_header(path, encoding, fmt.delimiter)
+        file_header = read_header(path, encoding, fmt.delimiter)
+        header = resolve_aliases(file_header, contract)
         check_header(header, contract, report)
         # Arrow reports an unreadable row while parsing a block, without its position (quoted line breaks
         # are allowed). Rows are numbered as yielded until the first one; from that block on, batches are
@@ -126,13 +144,16 @@ class DelimitedFileConnector(FileConnector):
                 read_options=pacsv.ReadOptions(
                     encoding="utf8" if encoding.startswith("utf-8") else encoding,
                     block_size=max(1 << 16, batch_rows * 256),
+                    # Our names for the columns (aliases resolved); duplicates in the file stay distinct.
+                    column_names=_unique(header),
+                    skip_rows=1,
                 ),
                 parse_options=pacsv.ParseOptions(
                     delimiter=fmt.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={h: pa.string() for h in header},
-                    include_columns=[h for h in header if h in contract.column_names],
+                    column_types={h: pa.string() for h in _unique(header)},
+                    include_columns=[h for h in _unique(header) if h in contract.column_names],
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
                     null_values=[""],
@@ -180,6 +201,17 @@ class DelimitedFileConnector(FileConnector):
             typed = type_batch(batch, self.contract, 1)
             offset += batch.num_rows
             yield typed.set_column(typed.schema.get_field_index(ROW_NUMBER), ROW_NUMBER, pa.array(numbers, pa.int64()))
+
+
+def _unique(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in out:
+            n += 1
+            candidate = f"{name}_{n}"
+        out.append(candidate)
+    return out
 
 
 def _describe(exc: Exception) -> str:
