@@ -3,6 +3,7 @@
     tesoma generate --days 30          synthetic deliveries for every feed into data/landing
     tesoma demo                        generate + run the city_visits DAG for each day + example query
     tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
+    tesoma check --feed city_visits FILE       a partner's pre-flight check (writes nothing)
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
     tesoma status                      deliveries per feed from the ledger
     tesoma audit                       scan warehouse, docs and logs for identifying data
@@ -156,6 +157,14 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tesoma import check
+
+    return check.run(args.feed, [Path(p) for p in args.files])
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from warehouse.dictionary import render
 
@@ -216,6 +225,11 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("reprocess", help="ingest and publish again every delivery still in raw/ (key rotation)")
     rp.add_argument("--feed", default=None)
     rp.set_defaults(func=cmd_reprocess)
+
+    ck = sub.add_parser("check", help="partners' pre-flight check of files against the feed's contract")
+    ck.add_argument("--feed", required=True)
+    ck.add_argument("files", nargs="+", help="delivery files (or folders, for FHIR exports)")
+    ck.set_defaults(func=cmd_check)
 
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)
