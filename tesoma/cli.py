@@ -165,6 +165,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return check.run(args.feed, [Path(p) for p in args.files])
 
 
+def cmd_contract_docs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tesoma.config import PROJECT_DIR
+    from tesoma.contract_pages import write_all
+
+    for path in write_all(Path(args.out) if args.out else PROJECT_DIR / "docs" / "partners"):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from warehouse.dictionary import render
 
@@ -230,6 +241,10 @@ def parser() -> argparse.ArgumentParser:
     ck.add_argument("--feed", required=True)
     ck.add_argument("files", nargs="+", help="delivery files (or folders, for FHIR exports)")
     ck.set_defaults(func=cmd_check)
+
+    cd = sub.add_parser("contract-docs", help="write the partner pages docs/partners/<feed>.md from the contracts")
+    cd.add_argument("--out", default=None)
+    cd.set_defaults(func=cmd_contract_docs)
 
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)

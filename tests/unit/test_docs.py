@@ -25,3 +25,14 @@ def test_readme_links_resolve():
 def test_readme_has_the_two_commands():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert "make demo" in lines and "make test" in lines
+
+
+def test_partner_pages_are_current():
+    import contracts
+    from tesoma.contract_pages import render
+
+    for feed in contracts.available():
+        page = ROOT / "docs" / "partners" / f"{feed}.md"
+        assert page.exists(), f"missing {page}: run `tesoma contract-docs`"
+        current = render(contracts.load(feed))
+        assert page.read_text(encoding="utf-8") == current, f"{page} is stale: run `tesoma contract-docs`"
