@@ -233,11 +233,13 @@ def type_batch(batch: pa.RecordBatch, contract: contracts.FeedContract, first_ro
             values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
             arrays.append(values)
             continue
-        text = pc.utf8_trim_whitespace(text)
-        typed, bad = _parse(text, column, decimal_comma)
-        arrays.append(typed)
-        errors.append(pc.if_else(bad, pa.scalar(f"{column.name}: {_RULE[column.logical_type]}"),
-                                 pa.scalar(None, pa.string())))
+        # Typed columns repeat few values (a day has at most 1,440 distinct minutes; fees, durations…):
+        # parse each distinct text once and spread the results with ``take``.
+        encoded = pc.dictionary_encode(text)
+        typed, bad = _parse(pc.utf8_trim_whitespace(encoded.dictionary), column, decimal_comma)
+        arrays.append(pc.take(typed, encoded.indices))
+        reason = pa.array([f"{column.name}: {_RULE[column.logical_type]}"], pa.string())
+        errors.append(pc.take(pc.if_else(bad, reason[0], pa.scalar(None, pa.string())), encoded.indices))
     arrays.append(pa.array(range(first_row, first_row + n), pa.int64()))
     arrays.append(combine_all(errors, n))
     schema = pa.schema(
