@@ -1,0 +1,67 @@
+"""Schema drift and broken files: the run never crashes; the ledger and quarantine say what happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from tesoma import steps
+from warehouse.ledger import Ledger
+
+DAY = dt.date(2026, 10, 1)
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "city_visits"
+CLEAN = (GOLDEN / "clean_cp1252" / "delivery.csv").read_bytes()
+
+
+def _utf16() -> bytes:
+    return CLEAN.decode("cp1252").encode("utf-16")
+
+
+def _extra_column() -> bytes:
+    header, *rows = CLEAN.decode("cp1252").split("\r\n")
+    return "\r\n".join([header + ";uusi", *[r + ";x" if r else r for r in rows]]).encode("cp1252")
+
+
+def _missing_required() -> bytes:
+    lines = CLEAN.decode("cp1252").split("\r\n")
+    cut = [";".join(f for i, f in enumerate(line.split(";")) if i != 10) for line in lines]  # drop ammattiryhma
+    return "\r\n".join(cut).encode("cp1252")
+
+
+CASES = {
+    "extra_column": (_extra_column, "published", None),
+    "missing_required_column": (_missing_required, "rejected", "missing_columns"),
+    "undecodable": (_utf16, "rejected", "encoding"),
+    "wrong_delimiter": (lambda: CLEAN.replace(b";", b","), "rejected", "delimiter"),
+    "truncated": (lambda: CLEAN[: len(CLEAN) - 40], "published", None),
+    "empty": (lambda: b"", "rejected", "empty_file"),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_broken_delivery_is_accounted_for(data_root, case):
+    make, state, rule = CASES[case]
+    landing = data_root / "landing" / "city" / "city_visits"
+    landing.mkdir(parents=True)
+    (landing / "city_visits_20261001.csv").write_bytes(make())
+
+    (result,) = steps.process_date("city_visits", DAY)  # never raises
+
+    (delivery,) = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}").for_date("city_visits", DAY)
+    assert delivery.state == state == result["state"]
+    report = json.loads((data_root / "quarantine" / "city" / delivery.delivery_id / "report.json").read_text()) \
+        if (data_root / "quarantine" / "city" / delivery.delivery_id).exists() else None
+    if state == "rejected":
+        assert delivery.reason.startswith(f"{rule}: ")
+        assert report["state"] == "rejected" and report["rule"] == rule
+        assert len(report["message"]) > 30  # a sentence a partner can act on
+    else:
+        assert delivery.rows_read == delivery.rows_published + delivery.rows_quarantined
+    if case == "extra_column":
+        assert delivery.rows_quarantined == 0 and delivery.rows_published == 2
+    if case == "truncated":
+        assert delivery.rows_quarantined == 1 and report["unreadable_rows"]
