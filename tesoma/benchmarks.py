@@ -58,3 +58,107 @@ def pseudonymise(rows: int = 2_000_000, distinct: int = 20_000, repeats: int = 5
     echo(f"  median {median:.3f} s (best {min(warm):.3f} s) → {result['rows_per_s'] / 1e6:.1f} million rows/s, "
          f"{result['ns_per_row']:.0f} ns per row; goal ≥ 10 million rows/s")
     return result
+
+
+# --- memory: connectors read big deliveries in bounded memory -----------------------------------------
+
+_READ_AND_MEASURE = """
+import resource, sys, time
+from pathlib import Path
+import connectors
+from connectors.base import ReadReport
+started = time.perf_counter()
+rows = 0
+report = ReadReport()
+for batch in connectors.for_feed(sys.argv[1]).read(Path(sys.argv[2]), report):
+    rows += batch.num_rows
+print(rows, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _measure(feed: str, path, echo) -> dict:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _READ_AND_MEASURE, feed, str(path)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    rows, seconds, peak_kib = int(out[0]), float(out[1]), int(out[2])
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    echo(f"  {feed}: {size / 2**20:,.0f} MiB, {rows:,} rows read in {seconds:.1f} s; "
+         f"peak RSS {peak_kib / 1024:,.0f} MiB (goal < 1024 MiB)")
+    return {"feed": feed, "bytes": size, "rows": rows, "seconds": seconds, "peak_rss_mib": peak_kib / 1024}
+
+
+def big_city_csv(directory, rows: int = 2_000_000):
+    """A city_visits CSV of ``rows`` rows, made by repeating a generated day's rows with new visit ids."""
+    from pathlib import Path
+
+    from tesoma.synthetic import generate
+
+    directory = Path(directory)
+    sample_root = directory / "sample"
+    generate(sample_root, start=dt.date(2026, 10, 1), days=1, residents=16_000, seed=3, fault_rate=0.0)
+    source = next((sample_root / "landing" / "city" / "city_visits").glob("*.csv"))
+    raw = source.read_bytes()
+    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "cp1252"
+    header, *lines = [line for line in raw.decode(encoding).split("\r\n") if line]
+    target = directory / "city_visits_20261001.csv"
+    with target.open("w", encoding="utf-8", newline="") as f:
+        f.write(header + "\r\n")
+        for i in range(rows):
+            line = lines[i % len(lines)]
+            f.write(f"K{i:09d}" + line[10:] + "\r\n")
+    return target
+
+
+def big_fhir_export(directory, target_bytes: int = 1 << 30):
+    """A FHIR bulk export of about ``target_bytes``: a generated day's resources repeated with new ids."""
+    import json
+    from pathlib import Path
+
+    from tesoma.synthetic import generate
+
+    directory = Path(directory)
+    sample_root = directory / "sample"
+    generate(sample_root, start=dt.date(2026, 10, 1), days=1, residents=16_000, seed=3, fault_rate=0.0)
+    source = next((sample_root / "landing" / "mehilainen" / "mehilainen_fhir").iterdir())
+    target = directory / "20261001"
+    target.mkdir(parents=True, exist_ok=True)
+    patients = (source / "Patient.000.ndjson").read_text(encoding="utf-8")
+    encounters = [json.loads(line) for line in (source / "Encounter.000.ndjson").read_text().splitlines() if line]
+    conditions = [json.loads(line) for line in (source / "Condition.000.ndjson").read_text().splitlines() if line]
+    (target / "Patient.000.ndjson").write_text(patients, encoding="utf-8")
+    counts = {"Patient": patients.count("\n"), "Encounter": 0, "Condition": 0}
+    written = len(patients.encode())
+    copy = 0
+    with (target / "Encounter.000.ndjson").open("w", encoding="utf-8") as enc, \
+            (target / "Condition.000.ndjson").open("w", encoding="utf-8") as cond:
+        while written < target_bytes:
+            copy += 1
+            for e in encounters:
+                line = json.dumps({**e, "id": f"{e['id']}-{copy}"}, separators=(",", ":")) + "\n"
+                written += enc.write(line)
+                counts["Encounter"] += 1
+            for c in conditions:
+                reference = c.get("encounter", {}).get("reference", "")
+                line = json.dumps({**c, "id": f"{c['id']}-{copy}", "encounter": {"reference": f"{reference}-{copy}"}},
+                                  separators=(",", ":")) + "\n"
+                written += cond.write(line)
+                counts["Condition"] += 1
+    manifest = json.loads((source / "manifest.json").read_text())
+    for item in manifest.get("output", []):
+        item["count"] = counts.get(item.get("type"), item.get("count"))
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return target
+
+
+def read_memory(directory, csv_rows: int = 2_000_000, ndjson_bytes: int = 1 << 30, echo=print) -> list[dict]:
+    """Build a 2,000,000-row city CSV and a ~1 GiB FHIR export under ``directory`` and read each with its
+    connector in a fresh process, printing rows, seconds and peak resident memory."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    echo(f"read memory: building test deliveries under {directory} …")
+    csv_path = big_city_csv(directory / "csv", csv_rows)
+    fhir_path = big_fhir_export(directory / "fhir", ndjson_bytes)
+    return [_measure("city_visits", csv_path, echo), _measure("mehilainen_fhir", fhir_path, echo)]

@@ -102,3 +102,14 @@ def write_rejection(directory: Path, *, delivery_id: str, source_name: str, rule
 def clear(directory: Path) -> None:
     if directory.exists():
         shutil.rmtree(directory)
+
+
+def write_rejection_note(directory: Path, *, rule: str, message: str) -> None:
+    """Mark a row-level quarantine as a whole-delivery rejection (report.md gets the verdict on top)."""
+    report_md = directory / "report.md"
+    body = report_md.read_text(encoding="utf-8") if report_md.exists() else ""
+    report_md.write_text(f"# REJECTED ({rule})\n\n{message}\n\n{body}", encoding="utf-8")
+    report_json = directory / "report.json"
+    data = json.loads(report_json.read_text(encoding="utf-8")) if report_json.exists() else {}
+    data.update({"state": "rejected", "rule": rule, "message": message})
+    report_json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -43,6 +43,9 @@ from warehouse.publish import publish_partition, unpublish_partition, write_parq
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_REJECTED_SHARE = 0.2
+"""Above this share of bad rows a delivery is rejected whole (contracts may set ``maxRejectedRowShare``)."""
+
 _STAGES = {"not_a_date_time": "parse", "not_a_date": "parse", "not_an_integer": "parse", "not_a_number": "parse",
            "not_a_boolean": "parse", "unreadable_row": "parse", "duplicate_row": "parse",
            "not_an_identity_code": "pseudonymise", "identity_code_date": "pseudonymise",
@@ -189,6 +192,23 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
         raise RuntimeError(f"{delivery_id}: row accounting broken ({rows_read} read, {good.num_rows} valid, "
                            f"{rows_quarantined} quarantined); nothing was published")
     ledger.replace_quality_results(delivery_id, _quality_rows(problems.by_reason, report.warnings, hreport.unmapped))
+    limit = float(contract.properties.get("maxRejectedRowShare", DEFAULT_MAX_REJECTED_SHARE))
+    if rows_read and rows_quarantined / rows_read > limit:
+        # Policy: a few bad rows are quarantined, but a delivery this broken is rejected whole — publishing
+        # its remainder would give a misleading picture of the day.
+        for table_name in feed.tables:
+            layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
+        message = (f"{rows_quarantined} of {rows_read} rows ({rows_quarantined / rows_read:.0%}) broke the contract; "
+                   f"the agreed maximum is {limit:.0%}, so none of the file was used. The rows and their problems "
+                   "are listed in report.md; fix them and send the whole file again as a corrected delivery.")
+        quarantine.write_rejection_note(qdir, rule="quality_threshold", message=message)
+        ledger.update(delivery_id, state="rejected", rows_read=rows_read, rows_published=0, rows_quarantined=rows_read,
+                      key_id=key.key_id if key else None, reason=f"quality_threshold: {message}",
+                      seconds=round(time.monotonic() - started, 3))
+        log.warning("%s rejected: %d of %d rows failed (limit %.0f%%)", delivery_id, rows_quarantined, rows_read,
+                    limit * 100)
+        return {"delivery_id": delivery_id, "state": "rejected", "reason": "quality_threshold",
+                "rows_read": rows_read, "rows_quarantined": rows_read}
     seconds = round(time.monotonic() - started, 3)
     ledger.update(delivery_id, state="staged", rows_read=rows_read, rows_published=None,
                   rows_quarantined=rows_quarantined, key_id=key.key_id if key else None, reason=None, seconds=seconds)

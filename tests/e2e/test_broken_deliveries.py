@@ -36,7 +36,8 @@ CASES = {
     "missing_required_column": (_missing_required, "rejected", "missing_columns"),
     "undecodable": (_utf16, "rejected", "encoding"),
     "wrong_delimiter": (lambda: CLEAN.replace(b";", b","), "rejected", "delimiter"),
-    "truncated": (lambda: CLEAN[: len(CLEAN) - 40], "published", None),
+    # 1 of 2 rows cut off: over the 20% threshold, so the whole file is rejected
+    "truncated": (lambda: CLEAN[: len(CLEAN) - 40], "rejected", "quality_threshold"),
     "empty": (lambda: b"", "rejected", "empty_file"),
 }
 
@@ -64,4 +65,27 @@ def test_broken_delivery_is_accounted_for(data_root, case):
     if case == "extra_column":
         assert delivery.rows_quarantined == 0 and delivery.rows_published == 2
     if case == "truncated":
-        assert delivery.rows_quarantined == 1 and report["unreadable_rows"]
+        assert delivery.rows_quarantined == delivery.rows_read == 2 and report["unreadable_rows"]
+
+
+@pytest.mark.e2e
+def test_too_many_bad_rows_reject_the_whole_delivery(data_root):
+    """Policy: bad rows are quarantined up to the feed's threshold (default 20%); above it, all of them."""
+    header, *rows = [r for r in CLEAN.decode("cp1252").split("\r\n") if r]
+    good = rows[0]
+    bad = good.replace("TK_VO", "XX")
+    lines = [header] + [good.replace("K000000001", f"K{i:09d}") for i in range(1, 8)] \
+        + [bad.replace("K000000001", f"K{i:09d}") for i in range(8, 11)]  # 3 of 10 bad = 30%
+    landing = data_root / "landing" / "city" / "city_visits"
+    landing.mkdir(parents=True)
+    (landing / "city_visits_20261001.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+
+    (result,) = steps.process_date("city_visits", DAY)
+
+    (delivery,) = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}").for_date("city_visits", DAY)
+    assert (delivery.state, delivery.rows_read, delivery.rows_published, delivery.rows_quarantined) == \
+        ("rejected", 10, 0, 10)
+    assert delivery.reason.startswith("quality_threshold: 3 of 10 rows (30%)")
+    report = (data_root / "quarantine" / "city" / delivery.delivery_id / "report.md").read_text()
+    assert report.startswith("# REJECTED (quality_threshold)") and "palvelu | allowed_values | 3" in report
+    assert not list((data_root / "warehouse").rglob("*.parquet"))
