@@ -105,16 +105,33 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from collections import defaultdict
+
     from warehouse.ledger import Ledger
 
     deliveries = Ledger(settings().ledger_url).all(args.feed)
     if not deliveries:
         print("no deliveries in the ledger yet (run `tesoma demo` or `tesoma run`)")
         return 0
-    print(f"{'delivery':<40}{'state':<12}{'read':>7}{'published':>11}{'quarantined':>13}  reason")
+    if args.all:
+        print(f"{'delivery':<48}{'state':<12}{'read':>7}{'published':>11}{'quarantined':>13}  reason")
+        for d in deliveries:
+            print(f"{d.delivery_id:<48}{d.state:<12}{d.rows_read or 0:>7}{d.rows_published or 0:>11}"
+                  f"{d.rows_quarantined or 0:>13}  {(d.reason or '')[:70]}")
+        return 0
+    by_feed: dict[tuple[str, str], list] = defaultdict(list)
     for d in deliveries:
-        print(f"{d.delivery_id:<40}{d.state:<12}{d.rows_read or 0:>7}{d.rows_published or 0:>11}"
-              f"{d.rows_quarantined or 0:>13}  {(d.reason or '')[:60]}")
+        by_feed[(d.feed, d.partner)].append(d)
+    print(f"{'feed':<17}{'partner':<17}{'last date':<12}{'state':<12}{'rows':>7}{'quarant.':>9}"
+          f"{'deliveries':>11}{'rejected':>9}  last problem")
+    for (feed, partner), items in sorted(by_feed.items()):
+        last = max(items, key=lambda d: (d.delivery_date, d.sequence))
+        rejected = [d for d in items if d.state == "rejected"]
+        problem = max(rejected, key=lambda d: d.delivery_date) if rejected else None
+        print(f"{feed:<17}{partner:<17}{last.delivery_date.isoformat():<12}{last.state:<12}{last.rows_read or 0:>7}"
+              f"{last.rows_quarantined or 0:>9}{len(items):>11}{len(rejected):>9}  "
+              + (f"{problem.delivery_date}: {(problem.reason or '')[:60]}" if problem else ""))
+    print("\n(`tesoma status --all` lists every delivery)")
     return 0
 
 
@@ -225,6 +242,7 @@ def parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
     st.add_argument("--feed", default=None)
+    st.add_argument("--all", action="store_true", help="every delivery, not just the latest per feed")
     st.set_defaults(func=cmd_status)
     a = sub.add_parser("audit", help="scan warehouse, docs and logs for identity codes, names, phones, e-mails")
     a.add_argument("paths", nargs="*", help="files or folders (default: warehouse, staging, docs, logs)")
