@@ -49,7 +49,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tesoma.demo import EXAMPLE_QUERY, run_days
+    from tesoma.demo import EXAMPLE_QUERY, run_days, run_other_feeds
     from tesoma.keys import ensure_demo_key
     from tesoma.synthetic import generate
 
@@ -61,9 +61,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
              fault_rate=args.fault_rate)
     print(f"generated {args.days} days of deliveries for {args.residents} residents "
           f"in {time.monotonic() - started:.1f}s")
+    print("\ncity_visits through its Airflow DAG, one dag.test() run per day:")
     summary = run_days(s, "city_visits", args.start, args.days)
     total = {k: sum(r[k] for r in summary) for k in ("read", "published", "quarantined")}
     print(f"{'total':<24}{total['read']:>7}{total['published']:>11}{total['quarantined']:>13}")
+    print("\nthe other feeds, every landed delivery, through the same steps (tesoma run):")
+    run_other_feeds(s)
     print(f"\nquarantine reports: {s.data_root / 'quarantine'}; ledger: tesoma status\n")
     print(f"$ tesoma query \"{EXAMPLE_QUERY}\"")
     _print_query(EXAMPLE_QUERY)

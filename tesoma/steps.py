@@ -417,3 +417,13 @@ def pull(feed: str, delivery_date: dt.date, s: Settings | None = None, source_ur
     log.info("%s %s: pulled %d rows (%s) as %s", feed, delivery_date, rows, "new" if created else "known",
              delivery.delivery_id)
     return [delivery.delivery_id]
+
+
+def process_all(feed: str, s: Settings | None = None) -> list[dict]:
+    """Process every date that has a delivery in landing for ``feed`` (the demo's catch-up, no Airflow)."""
+    s, layout, _ = _context(s)
+    dates = sorted({f.delivery_date for f in connectors.for_feed(feed).discover_all(layout.landing)})
+    results = []
+    for day in dates:
+        results += process_date(feed, day, s)
+    return results
