@@ -11,6 +11,7 @@
     tesoma reprocess                   re-ingest everything still in raw/ (after a key rotation)
     tesoma bench pseudonymise          throughput of the pseudonymise step
     tesoma bench read-memory           peak memory reading a 2M-row CSV and a 1 GiB FHIR export
+    tesoma bench publish               the whole publish path against a bare DuckDB copy
     tesoma dictionary                  the data dictionary of the canonical tables
 """
 
@@ -166,6 +167,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "pseudonymise":
         benchmarks.pseudonymise(rows=args.rows, distinct=args.distinct)
+    elif args.what == "publish":
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tesoma-bench-", dir=args.dir) as tmp:
+            benchmarks.publish_path(tmp, rows=args.rows)
     elif args.what == "read-memory":
         import tempfile
 
@@ -255,7 +261,7 @@ def parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_purge)
 
     b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
-    b.add_argument("what", choices=["pseudonymise", "read-memory"])
+    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish"])
     b.add_argument("--dir", default=None, help="where to build the big test files (default: the temp folder)")
     b.add_argument("--rows", type=int, default=2_000_000)
     b.add_argument("--distinct", type=int, default=20_000)
