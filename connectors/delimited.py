@@ -35,7 +35,7 @@ def detect_encoding(path: Path, allowed: tuple[str, ...]) -> str:
     with path.open("rb") as f:
         head = f.read(4)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DeliveryRejected("encoding", "The file is UTF-16 encoded. Export it as UTF-8 or Windows-1252.")
+        raise DeliveryRejected("encoding", f"The file is UTF-16 encoded. Export it as {_named(allowed)}.")
     candidates = ["utf-8-sig"] if head.startswith(codecs.BOM_UTF8) else ["utf-8", "cp1252"]
     accepted = set(allowed) | ({"utf-8"} if "utf-8-sig" in allowed else set())
     for encoding in candidates:
@@ -44,8 +44,16 @@ def detect_encoding(path: Path, allowed: tuple[str, ...]) -> str:
     raise DeliveryRejected(
         "encoding",
         f"The file is not valid text in any agreed encoding ({', '.join(allowed)}). "
-        "Export it again as UTF-8 (with or without BOM) or Windows-1252.",
+        f"Export it again as {_named(allowed)}.",
     )
+
+
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "cp1252": "Windows-1252"}
+
+
+def _named(encodings: tuple[str, ...]) -> str:
+    names = [_ENCODING_NAMES.get(e, e) for e in encodings]
+    return " or ".join(names)
 
 
 def _decodes(path: Path, encoding: str) -> bool:

@@ -36,8 +36,7 @@ def rules(contract: contracts.FeedContract) -> list[tuple[str, dict, dict]]:
         if c.minimum is not None or c.maximum is not None:
             out.append(("ExpectColumnValuesToBeBetween",
                         {"column": c.name, "min_value": c.minimum, "max_value": c.maximum},
-                        {"rule": "range", "column": c.name,
-                         "advice": f"the value must be between {c.minimum} and {c.maximum}"}))
+                        {"rule": "range", "column": c.name, "advice": f"the value must be {range_text(c)}"}))
     return out
 
 
@@ -52,3 +51,10 @@ def suite_for(contract: contracts.FeedContract) -> gx.ExpectationSuite:
         meta={"contract_version": contract.version},
         expectations=[getattr(gxe, name)(**kwargs, meta=meta) for name, kwargs, meta in rules(contract)],
     )
+
+
+def range_text(c: contracts.Column) -> str:
+    """``between 0 and 10``, ``at least 0`` or ``at most 10``."""
+    if c.minimum is not None and c.maximum is not None:
+        return f"between {c.minimum} and {c.maximum}"
+    return f"at least {c.minimum}" if c.minimum is not None else f"at most {c.maximum}"

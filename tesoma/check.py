@@ -44,8 +44,8 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int]:
     problems: list[Problem] = []
     pattern = contract.file_format.file_name_pattern
     if pattern and not re.match(pattern, path.name):
-        problems.append(Problem(None, None, "file_name",
-                                f"name the delivery as agreed (pattern {pattern}), e.g. with the date as YYYYMMDD"))
+        advice = f"name the delivery as agreed (pattern {pattern}): the feed's name and the date it covers"
+        problems.append(Problem(None, None, "file_name", advice))
     report = ReadReport()
     try:
         batches = list(connector.read(path, report))

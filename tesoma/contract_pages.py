@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import contracts
-from expectations.contract_suite import rules
+from expectations.contract_suite import range_text, rules
 
 _TYPE = {"string": "text", "integer": "whole number", "number": "number", "date": "date", "timestamp": "date and time",
          "boolean": "yes/no", "array": "list"}
@@ -33,7 +33,7 @@ def _format_hint(c: contracts.Column, decimal_separator: str) -> str:
     if c.allowed:
         parts.append("one of " + ", ".join(f"`{v}`" for v in c.allowed))
     if c.minimum is not None or c.maximum is not None:
-        parts.append(f"between {c.minimum} and {c.maximum}")
+        parts.append(range_text(c))
     if c.aliases:
         parts.append("header may also be " + ", ".join(f"`{a}`" for a in c.aliases))
     return "; ".join(parts)
