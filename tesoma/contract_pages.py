@@ -64,8 +64,10 @@ def render(contract: contracts.FeedContract) -> str:
         f"- Format: {fmt.format}" + (f", columns separated by `{fmt.delimiter}`" if fmt.format == "csv" else "")
         + (f", encoding {' or '.join(fmt.encodings)}" if fmt.format == "csv" else "")
         + (f", decimal separator `{fmt.decimal_separator}`" if fmt.format == "csv" else "") + ".",
-        "- A header row with the column names below; extra columns are ignored with a warning; a missing "
-        "required column rejects the whole delivery.",
+        ("- A header row with the column names below; extra columns are ignored with a warning; a missing "
+         "required column rejects the whole delivery." if fmt.format in ("csv", "xlsx") else
+         "- The columns below are what the pipeline reads from each delivered record (see the contract's "
+         "`landing` server for the file layout)."),
         "",
         "## Columns",
         "",

@@ -42,12 +42,16 @@ def output_to(log: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def load_dag(name: str):
-    """Load a DAG object from ``dags/<name>.py`` (the folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"tesoma_dag_{name}", PROJECT_DIR / "dags" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+def load_dag(dag_id: str):
+    """The DAG ``dag_id`` from the files in ``dags/`` (the folder is not a package)."""
+    for path in sorted((PROJECT_DIR / "dags").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"tesoma_dags_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for value in vars(module).values():
+            if getattr(value, "dag_id", None) == dag_id and hasattr(value, "test"):
+                return value
+    raise KeyError(f"no DAG {dag_id!r} in {PROJECT_DIR / 'dags'}")
 
 
 def migrate_airflow_db(log: Path) -> None:

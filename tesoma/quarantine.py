@@ -23,8 +23,11 @@ ADVICE = {
     "pattern": "the value does not have the agreed format",
     "allowed_values": "use one of the codes agreed in the contract",
     "range": "the value is outside the agreed range",
-    "not_a_date_time": "write the date and time as dd.mm.yyyy hh:mm, a real calendar date",
-    "not_a_date": "write the date as dd.mm.yyyy, a real calendar date",
+    "not_a_date_time": "write a real date and time in the agreed format (see the feed's page)",
+    "not_a_date": "write a real calendar date in the agreed format (see the feed's page)",
+    "dangling_reference": "the record refers to a resource missing from the delivery (e.g. an Encounter's "
+                          "Patient); include it in the same export",
+    "missing_reference": "the record lacks a required reference (e.g. an Encounter without a subject)",
     "not_an_integer": "write a whole number",
     "not_a_number": "write a number with a decimal comma, at most the agreed decimals",
     "duplicate_row": "the row is an exact copy of an earlier row; remove the copy",
@@ -70,7 +73,8 @@ def write_rows(directory: Path, rows: pa.Table, problems: RowProblems, *, delive
         lines.append(f"| {column or '–'} | {rule} | {count} | {ADVICE.get(rule, '')} | {shown} |")
     for after, why in unreadable:
         lines.append(f"| – | unreadable_row | 1 | {why} | after data row {after} |")
-    lines += ["", "Row numbers count data rows from 1 (the header is not counted)."]
+    lines += ["", "Row numbers count records from 1 (in a CSV the header is not counted; in an NDJSON export, "
+              "the records of the feed's main resource across its files)."]
     (directory / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = {
         "delivery_id": delivery_id, "source_name": source_name, "state": "partially_accepted",

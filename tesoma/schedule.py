@@ -7,13 +7,33 @@ from zoneinfo import ZoneInfo
 
 from tesoma.config import TIMEZONE
 
-
-def delivery_date_for(logical_date: dt.datetime) -> dt.date:
-    """A run triggered on day D (Helsinki time) processes the delivery covering day D-1."""
-    return logical_date.astimezone(ZoneInfo(TIMEZONE)).date() - dt.timedelta(days=1)
+CRON = {"daily": "{minute} {hour} * * *", "monthly": "{minute} {hour} 2 * *", "yearly": "{minute} {hour} 15 1 *"}
 
 
-def run_time_for(delivery_date: dt.date) -> dt.datetime:
-    """The scheduled run (07:00 Helsinki the next day) that processes ``delivery_date``, in UTC."""
-    local = dt.datetime.combine(delivery_date + dt.timedelta(days=1), dt.time(7), tzinfo=ZoneInfo(TIMEZONE))
-    return local.astimezone(dt.UTC)
+def cron(cadence: str, run_at: str = "07:00") -> str:
+    """The cron expression (Helsinki time) of a feed's runs."""
+    hour, minute = (int(x) for x in run_at.split(":"))
+    return CRON[cadence].format(minute=minute, hour=hour)
+
+
+def delivery_date_for(logical_date: dt.datetime, cadence: str = "daily") -> dt.date:
+    """The delivery a run processes: daily — the previous day; monthly — the previous month (its 1st
+    day); yearly — the run's year (1 January)."""
+    local = logical_date.astimezone(ZoneInfo(TIMEZONE)).date()
+    if cadence == "monthly":
+        return (local.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    if cadence == "yearly":
+        return dt.date(local.year, 1, 1)
+    return local - dt.timedelta(days=1)
+
+
+def run_time_for(delivery_date: dt.date, cadence: str = "daily", run_at: str = "07:00") -> dt.datetime:
+    """The scheduled run that processes ``delivery_date``, in UTC."""
+    if cadence == "monthly":
+        nxt = (delivery_date.replace(day=28) + dt.timedelta(days=4)).replace(day=2)
+    elif cadence == "yearly":
+        nxt = dt.date(delivery_date.year, 1, 15)
+    else:
+        nxt = delivery_date + dt.timedelta(days=1)
+    hour, minute = (int(x) for x in run_at.split(":"))
+    return dt.datetime.combine(nxt, dt.time(hour, minute), tzinfo=ZoneInfo(TIMEZONE)).astimezone(dt.UTC)

@@ -49,7 +49,8 @@ DEFAULT_MAX_REJECTED_SHARE = 0.2
 _STAGES = {"not_a_date_time": "parse", "not_a_date": "parse", "not_an_integer": "parse", "not_a_number": "parse",
            "not_a_boolean": "parse", "unreadable_row": "parse", "duplicate_row": "parse",
            "not_an_identity_code": "pseudonymise", "identity_code_date": "pseudonymise",
-           "identity_code_individual_number": "pseudonymise", "identity_code_check_character": "pseudonymise"}
+           "identity_code_individual_number": "pseudonymise", "identity_code_check_character": "pseudonymise",
+           "dangling_reference": "parse", "missing_reference": "parse"}
 
 
 def _context(s: Settings | None) -> tuple[Settings, Layout, Ledger]:
@@ -346,7 +347,10 @@ def purge(now: dt.datetime | None = None, s: Settings | None = None) -> dict:
             purged["quarantine_folders"] += 1
         raw = layout.root / d.raw_path
         if landed < raw_cutoff:
-            if raw.exists():
+            if raw.is_dir():  # a folder delivery (FHIR bulk export)
+                shutil.rmtree(raw)
+                purged["raw_files"] += 1
+            elif raw.exists():
                 raw.unlink()
                 purged["raw_files"] += 1
             if d.purged_at is None:

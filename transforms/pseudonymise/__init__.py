@@ -39,6 +39,7 @@ class IdentitySpec:
     source_id: str | None = None  # the partner's record id, replaced by a keyed ``event_id``
     partner: str = ""
     partner_local_id: str | None = None  # the partner's own person id, used where there is no identity code
+    timezone: str = "Europe/Helsinki"  # ages count on the local calendar for instants (UTC) event times
 
 
 def keyed_ids(values: pa.Array, domain: str, key: PseudonymKey) -> pa.Array:
@@ -85,7 +86,10 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
     for name, values in columns.items():
         out = out.append_column(name, values)
     if spec.event_time is not None:
-        out = out.append_column("age_at_event", _age(birth_ymd, table[spec.event_time].combine_chunks()))
+        at = table[spec.event_time].combine_chunks()
+        if pa.types.is_timestamp(at.type) and at.type.tz is not None:
+            at = pc.local_timestamp(at.cast(pa.timestamp(at.type.unit, tz=spec.timezone)))
+        out = out.append_column("age_at_event", _age(birth_ymd, at))
     if ERRORS in out.column_names:
         return out.set_column(out.column_names.index(ERRORS), ERRORS, reasons.combine(out[ERRORS], problems))
     return out.append_column(ERRORS, problems)

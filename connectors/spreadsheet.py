@@ -1,0 +1,202 @@
+"""Excel workbooks (.xlsx) as small partners deliver them, and feeds that arrive as a workbook from some
+partners and as delimited text from others.
+
+A workbook is read in openpyxl's read-only mode, streaming one row at a time (bounded memory whatever
+the sheet's size), from the sheet the contract names (customProperty ``worksheet``; the only sheet when
+the contract names none). Cells are turned into the text a delimited file would hold, so that one typing
+step (:func:`connectors.delimited.type_batch`) and one set of rule names serve both formats:
+
+- date and date-time cells are written in the contract column's ``format`` (e.g. ``%d.%m.%Y``), so a
+  real Excel date and a date typed as text read the same; text cells are kept as they are;
+- number cells are written as Excel shows them at full precision (15 significant digits, no exponent),
+  so ``3021.05`` stays ``3021.05`` and ``24.0`` becomes ``24``;
+- empty cells and cells holding only spaces are empty (null); booleans become ``true``/``false``.
+
+Header names go through the contract's aliases (``synonyms``) exactly as in delimited files. The header is
+the first row that is not empty. Row numbers count data rows from the header (row N is the sheet's row
+N + 1 when the header is on row 1), so they point at the row the partner sees in Excel; empty rows are
+skipped but keep their numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zipfile
+import zlib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from xml.etree.ElementTree import ParseError
+
+import pyarrow as pa
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+import contracts
+from connectors.base import ROW_NUMBER, DeliveryRejected, FileConnector, ReadReport
+from connectors.delimited import DelimitedFileConnector, check_header, resolve_aliases, type_batch
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+_DEFAULT_FORMAT = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}  # as connectors.delimited._parse
+_BROKEN = (zipfile.BadZipFile, zlib.error, EOFError, ParseError)  # a damaged zip container or sheet XML
+
+
+def cell_text(value: object, column: contracts.Column | None = None) -> str | None:
+    """A cell's value as the text a delimited export would hold (see the module docstring)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):  # datetime too
+        if column is not None and column.logical_type in _DEFAULT_FORMAT:
+            return value.strftime(column.format or _DEFAULT_FORMAT[column.logical_type])
+        if isinstance(value, dt.datetime) and value.time() != dt.time(0):
+            return value.isoformat(sep=" ")
+        return (value.date() if isinstance(value, dt.datetime) else value).isoformat()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _number_text(value)
+    return str(value)
+
+
+def _number_text(value: float) -> str:
+    # Excel keeps 15 significant digits; beyond them a double only carries binary noise (0.1 + 0.2).
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return format(Decimal(format(value, ".15g")), "f")
+
+
+def read_xlsx(path: Path, contract: contracts.FeedContract, report: ReadReport, batch_rows: int = 65_536,
+              worksheet: str | None = None) -> Iterator[pa.RecordBatch]:
+    """Yield the sheet's rows as batches in the contract schema plus ``_row`` and ``_errors``."""
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)  # data_only: formulas' last values
+    except (*_BROKEN, KeyError, InvalidFileException, OSError):  # KeyError: a workbook part is missing
+        raise DeliveryRejected(
+            "not_a_workbook",
+            "The file is not a readable Excel workbook (.xlsx); it may be truncated, password-protected or "
+            "in the old .xls format. Save it again as an Excel workbook (.xlsx) and send it again.",
+        ) from None
+    try:
+        sheet = _sheet(workbook, worksheet)
+        # Read-only mode trusts the sheet's declared size, which some writers get wrong: read what is there.
+        sheet.reset_dimensions()
+        rows = sheet.iter_rows(values_only=True)
+        try:
+            yield from _batches(rows, contract, report, batch_rows)
+        except _BROKEN:
+            raise DeliveryRejected(
+                "malformed",
+                "The workbook cannot be read to the end; it may be truncated or damaged. Send the complete file again.",
+            ) from None
+    finally:
+        workbook.close()
+
+
+def _sheet(workbook, name: str | None):
+    titles = [ws.title for ws in workbook.worksheets]
+    if name is None:
+        if len(titles) == 1:
+            return workbook.worksheets[0]
+        raise DeliveryRejected("missing_sheet", f"The workbook has {len(titles)} sheets; send one sheet only.")
+    for ws in workbook.worksheets:
+        if ws.title.strip().casefold() == name.casefold():
+            return ws
+    raise DeliveryRejected(
+        "missing_sheet",
+        f"The workbook has no sheet named {name!r} (it has: {', '.join(titles)}). "
+        f"Put the rows on a sheet named {name!r}, as agreed.",
+    )
+
+
+def _batches(rows: Iterator[tuple], contract: contracts.FeedContract, report: ReadReport,
+             batch_rows: int) -> Iterator[pa.RecordBatch]:
+    header_cells: tuple = ()
+    for header_cells in rows:
+        if any(cell_text(v) is not None for v in header_cells):
+            break
+    else:
+        raise DeliveryRejected("empty_file", "The sheet is empty or has no header row. Send the full export.")
+    header = _header(header_cells)
+    resolved = resolve_aliases(header, contract)
+    check_header(resolved, contract, report)
+    # The first file column of each contract column (a repeated name stays an ignored extra, as in CSV).
+    positions = {}
+    for i, name in enumerate(resolved):
+        positions.setdefault(name, i)
+    wanted = [(c, positions[c.name]) for c in contract.columns if c.name in positions]
+    width = len(header)
+
+    numbers: list[int] = []
+    values: dict[str, list[str | None]] = {c.name: [] for c, _ in wanted}
+    outside = 0
+    for number, cells in enumerate(rows, start=1):
+        texts = [cell_text(v) for v in cells]
+        if all(t is None for t in texts):
+            continue
+        outside += sum(t is not None for t in texts[width:])
+        numbers.append(number)
+        for column, i in wanted:
+            values[column.name].append(cell_text(cells[i], column) if i < len(cells) else None)
+        if len(numbers) == batch_rows:
+            yield _typed(values, numbers, contract)
+            numbers, values = [], {name: [] for name in values}
+    if numbers:
+        yield _typed(values, numbers, contract)
+    if outside:
+        report.warnings.append(f"{outside} cell(s) right of the header's last column ignored")
+
+
+def _header(cells: tuple) -> list[str]:
+    names = [cell_text(v) or "" for v in cells]
+    while names and not names[-1]:
+        names.pop()
+    # An empty header cell among named ones: name it by its Excel column so a warning can point at it.
+    return [name.strip() or f"column {get_column_letter(i + 1)}" for i, name in enumerate(names)]
+
+
+def _typed(values: dict[str, list[str | None]], numbers: list[int],
+           contract: contracts.FeedContract) -> pa.RecordBatch:
+    if values:
+        text = pa.RecordBatch.from_pydict({k: pa.array(v, pa.string()) for k, v in values.items()})
+    else:  # no contract column in the file at all: only possible without required columns
+        text = pa.RecordBatch.from_pydict({"_": pa.nulls(len(numbers), pa.string())})
+    typed = type_batch(text, contract, 1)
+    return typed.set_column(typed.schema.get_field_index(ROW_NUMBER), ROW_NUMBER, pa.array(numbers, pa.int64()))
+
+
+class _DelimitedPerContract(DelimitedFileConnector):
+    """The delimited reader bound to a given contract (it has no ``feed``, so the registry skips it).
+
+    Needed because :meth:`DelimitedFileConnector.read` takes its contract from ``self.contract``, and a
+    connector that derives a column (see ``connectors.ngo``) reads the file against the contract without it.
+    """
+
+    def __init__(self, contract: contracts.FeedContract):
+        self._contract = contract
+
+    @property
+    def contract(self) -> contracts.FeedContract:
+        return self._contract
+
+
+def read_delivery(path: Path, contract: contracts.FeedContract, report: ReadReport,
+                  batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """Read a workbook or a delimited file, by its suffix, as batches in ``contract``'s schema."""
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        worksheet = contract.properties.get("worksheet")
+        return read_xlsx(path, contract, report, batch_rows, str(worksheet) if worksheet else None)
+    return _DelimitedPerContract(contract).read(path, report, batch_rows)
+
+
+class SpreadsheetConnector(FileConnector):
+    """A feed whose partners send either an Excel workbook or delimited text (chosen by the file's
+    suffix). The sheet comes from the contract's ``worksheet``; the text format from its ``landing`` server."""
+
+    def read(self, path: Path, report: ReadReport, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        return read_delivery(path, self.contract, report, batch_rows)
