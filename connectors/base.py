@@ -58,12 +58,17 @@ class FileConnector:
         return contracts.load(self.feed)
 
     def discover_all(self, landing_root: Path, delivery_date: dt.date | None = None) -> list[LandedFile]:
-        """Deliveries of every partner of the feed, from ``<landing_root>/<partner>/<feed>/``."""
+        """Deliveries of every partner of the feed, from ``<landing_root>/<partner>/<folder>/`` where the
+        folder is the feed's name unless the contract names another (``landingFolder``)."""
         found = []
         for partner in self.contract.partners:
-            for landed in self.discover(landing_root / partner / self.feed, delivery_date):
+            for landed in self.discover(landing_root / partner / self.landing_folder, delivery_date):
                 found.append(LandedFile(landed.path, landed.delivery_date, landed.sequence, landed.arrived_at, partner))
         return found
+
+    @property
+    def landing_folder(self) -> str:
+        return str(self.contract.properties.get("landingFolder") or self.feed)
 
     def is_complete(self, path: Path) -> bool:
         """Whether a candidate is a whole delivery (a folder delivery overrides this, e.g. a manifest)."""

@@ -9,7 +9,6 @@ landed twice, once per feed (the ledger keys deliveries by feed and SHA-256), an
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import contracts
-from connectors.base import ROW_ERRORS, ROW_NUMBER, LandedFile, ReadReport
+from connectors.base import ROW_ERRORS, ROW_NUMBER, ReadReport
 from connectors.spreadsheet import SpreadsheetConnector, read_delivery
 
 RECORD_ID_SEPARATOR = "|"
@@ -41,15 +40,6 @@ class NgoAttendance(SpreadsheetConnector):
     """
 
     feed = "ngo_attendance"
-
-    def discover_all(self, landing_root: Path, delivery_date: dt.date | None = None) -> list[LandedFile]:
-        # The NGOs drop attendance next to the sessions; the contract names that folder (landingFolder).
-        folder = str(self.contract.properties.get("landingFolder") or self.feed)
-        found = []
-        for partner in self.contract.partners:
-            for landed in self.discover(landing_root / partner / folder, delivery_date):
-                found.append(LandedFile(landed.path, landed.delivery_date, landed.sequence, landed.arrived_at, partner))
-        return found
 
     def read(self, path: Path, report: ReadReport, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         contract = self.contract

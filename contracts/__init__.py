@@ -67,6 +67,7 @@ class FeedContract:
     columns: tuple[Column, ...]
     path: Path
     properties: dict[str, object] = field(default_factory=dict)
+    limitations: str = ""
 
     @property
     def partner(self) -> str:
@@ -162,6 +163,7 @@ def _feed_contract(odcs: OpenDataContractStandard, path: Path) -> FeedContract:
         feed=odcs.name, partners=tuple(partners), version=odcs.version or "0",
         canonical_table=str(custom["canonicalTable"]), source_id_column=source_id,  # type: ignore[arg-type]
         file_format=file_format, columns=columns, path=path, properties=custom,
+        limitations=(odcs.description.limitations or "") if odcs.description else "",
     )
 
 

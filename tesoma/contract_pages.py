@@ -58,12 +58,15 @@ def render(contract: contracts.FeedContract) -> str:
         "",
         "## Where and how",
         "",
-        f"- Put the delivery in `landing/<partner>/{contract.feed}/` (your SFTP folder in production).",
+        f"- Put the delivery in `landing/<partner>/{contract.properties.get('landingFolder') or contract.feed}/` "
+        "(your SFTP folder in production).",
         f"- Name: must match `{fmt.file_name_pattern}` (the date as YYYYMMDD, YYYYMM or YYYY; a corrected "
         "re-delivery of the same date adds `_2`, `_3`… and replaces the earlier one).",
-        f"- Format: {fmt.format}" + (f", columns separated by `{fmt.delimiter}`" if fmt.format == "csv" else "")
-        + (f", encoding {' or '.join(fmt.encodings)}" if fmt.format == "csv" else "")
-        + (f", decimal separator `{fmt.decimal_separator}`" if fmt.format == "csv" else "") + ".",
+        f"- Format: {fmt.format}" + (f"; as text: columns separated by `{fmt.delimiter}`, encoding "
+                                      f"{' or '.join(fmt.encodings)}, decimal separator `{fmt.decimal_separator}`"
+                                      if "csv" in fmt.format else "") + ".",
+        f"- If more than {float(props.get('maxRejectedRowShare', 0.2)):.0%} of a delivery's rows break the rules "
+        "below, the whole delivery is rejected.",
         ("- A header row with the column names below; extra columns are ignored with a warning; a missing "
          "required column rejects the whole delivery." if fmt.format in ("csv", "xlsx") else
          "- The columns below are what the pipeline reads from each delivered record (see the contract's "
@@ -80,6 +83,9 @@ def render(contract: contracts.FeedContract) -> str:
             f"{' (unique)' if c.unique else ''} | {_format_hint(c, fmt.decimal_separator)} | "
             f"{_CLASSIFICATION.get(c.classification, '')} | {c.description} |"
         )
+    limitations = contract.properties.get("limitations") or contract.limitations
+    if limitations:
+        lines += ["", "## Limitations", "", str(limitations).strip()]
     lines += ["", "## Checks on every row", ""]
     for _name, _kwargs, meta in rules(contract):
         lines.append(f"- `{meta['column']}` — {meta['rule']}: {meta['advice']}")

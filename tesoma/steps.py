@@ -110,7 +110,8 @@ def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[s
                  delivery.delivery_id, delivery.state)
         ids.append(delivery.delivery_id)
     if not ids:
-        log.warning("%s: no delivery found for %s under %s/<partner>/%s", feed, delivery_date, layout.landing, feed)
+        log.warning("%s: no delivery found for %s under %s/<partner>/%s", feed, delivery_date, layout.landing,
+                    connector.landing_folder)
     return ids
 
 
@@ -255,7 +256,8 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
     delivery = ledger.get(delivery_id)
     feed = pipeline(delivery.feed)
     siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
-    newest = max(siblings, key=lambda d: (d.sequence, d.delivery_id))
+    # A higher sequence wins; the same name sent again (same sequence, new content) wins by arrival time.
+    newest = max(siblings, key=lambda d: (d.sequence, _aware(d.arrived_at), _aware(d.landed_at), d.delivery_id))
     if delivery.state == "rejected":
         return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
     if newest.delivery_id != delivery_id:
@@ -279,6 +281,12 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
     ledger.update(delivery_id, state="published", rows_published=rows)
     log.info("%s published: %d rows into %s", delivery_id, rows, ", ".join(feed.tables))
     return {"delivery_id": delivery_id, "state": "published", "rows_published": rows}
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime:
+    if moment is None:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def refresh_catalog(s: Settings | None = None) -> list[str]:

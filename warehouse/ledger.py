@@ -91,6 +91,7 @@ class Delivery:
     seconds: float | None = None
     landed_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
+    arrived_at: dt.datetime | None = None
 
 
 _DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
