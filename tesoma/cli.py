@@ -5,6 +5,7 @@
     tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
     tesoma check --feed city_visits FILE       a partner's pre-flight check (writes nothing)
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
+    tesoma shell                       an interactive SQL prompt on the warehouse
     tesoma status                      deliveries per feed from the ledger
     tesoma audit                       scan warehouse, docs and logs for identifying data
     tesoma purge                       retention: delete identifiable copies past their time
@@ -106,6 +107,37 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"query failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    """An interactive SQL prompt on the catalog (read-only); ``.quit`` or Ctrl-D leaves."""
+    import duckdb
+
+    from warehouse import catalog
+    from warehouse.layout import Layout
+
+    con = catalog.connect(Layout(settings().data_root))
+    views = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
+    print(f"tesoma shell on {Layout(settings().data_root).catalog} — views: {', '.join(views)}")
+    print("end a statement with ';'; .quit to leave")
+    buffer = ""
+    while True:
+        try:
+            line = input("tesoma> " if not buffer else "   ...> ")
+        except EOFError:
+            print()
+            return 0
+        if line.strip() in (".quit", ".exit", "\\q"):
+            return 0
+        buffer += line + "\n"
+        if not buffer.strip().endswith(";"):
+            continue
+        try:
+            frame = con.sql(buffer).df()
+            print(frame.to_string(index=False) if len(frame) else "(no rows)")
+        except duckdb.Error as exc:
+            print(f"error: {exc}")
+        buffer = ""
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -248,6 +280,9 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="run SQL against the warehouse catalog (DuckDB)")
     q.add_argument("sql")
     q.set_defaults(func=cmd_query)
+
+    sh = sub.add_parser("shell", help="interactive SQL on the warehouse catalog (read-only)")
+    sh.set_defaults(func=cmd_shell)
 
     st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
     st.add_argument("--feed", default=None)
