@@ -24,7 +24,18 @@ from warehouse.ledger import Ledger
 
 FEED, PARTNER = "mehilainen_fhir", "mehilainen"
 DAY = dt.date(2026, 10, 1)
-SAMPLE = Path(os.environ.get("TESOMA_FHIR_SAMPLE", PROJECT_DIR.parent / "shared" / "samples" / "fhir-bulk-synthea-10"))
+def _sample_folder() -> Path:
+    """The third-party sample lives beside the checkout (``../shared/samples``), not in it; a clean clone
+    elsewhere finds it through TESOMA_FHIR_SAMPLE or the workplace's shared folder."""
+    name = Path("shared") / "samples" / "fhir-bulk-synthea-10"
+    candidates = [os.environ.get("TESOMA_FHIR_SAMPLE"), PROJECT_DIR.parent / name, Path("/work") / name]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "Encounter.000.ndjson").exists():
+            return Path(candidate)
+    return PROJECT_DIR.parent / name
+
+
+SAMPLE = _sample_folder()
 HETU_SYSTEM = "urn:oid:1.2.246.21"
 SERVICE_AREAS = {"primary_care", "dental_care", "maternity_clinic", "child_clinic", "social_counselling",
                  "wellbeing_counselling", "youth_services", "library", "ngo_activity", "digital_service"}
