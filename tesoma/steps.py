@@ -180,8 +180,9 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
             problems.add(reason, row)
     good = pseudonymised.filter(pc.invert(bad)).drop_columns([ROW_NUMBER, ROW_ERRORS])
 
-    # 4. harmonise and stage (one file per canonical table the feed writes)
+    # 4. harmonise, check the canonical output, stage (one file per canonical table the feed writes)
     harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
+    canonical = check_canonical(harmonised, delivery_id)
     for table_name in feed.tables:
         write_parquet(harmonised[table_name], layout.staging_file(table_name, delivery_id))
 
@@ -193,7 +194,8 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     if rows_read != good.num_rows + rows_quarantined:
         raise RuntimeError(f"{delivery_id}: row accounting broken ({rows_read} read, {good.num_rows} valid, "
                            f"{rows_quarantined} quarantined); nothing was published")
-    ledger.replace_quality_results(delivery_id, _quality_rows(problems.by_reason, report.warnings, hreport.unmapped))
+    ledger.replace_quality_results(
+        delivery_id, _quality_rows(problems.by_reason, report.warnings, hreport.unmapped) + canonical)
     limit = float(contract.properties.get("maxRejectedRowShare", DEFAULT_MAX_REJECTED_SHARE))
     if rows_read and rows_quarantined / rows_read > limit:
         # Policy: a few bad rows are quarantined, but a delivery this broken is rejected whole — publishing
@@ -218,6 +220,31 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
              rows_quarantined, seconds)
     return {"delivery_id": delivery_id, "state": "staged", "rows_read": rows_read,
             "rows_valid": good.num_rows, "rows_quarantined": rows_quarantined, "seconds": seconds}
+
+
+def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str) -> list[dict]:
+    """Run the canonical-table suites and cross-table checks; raise on a broken invariant of our own
+    output (nothing is staged then), return every result for the ledger."""
+    from expectations import canonical_suites
+
+    results, broken = [], []
+    for table_name, data in harmonised.items():
+        if data.num_rows == 0:
+            continue
+        frame = canonical_suites.frame_for(table_name, data)
+        outcome = validate(frame, canonical_suites.suite_for(table_name))
+        severity = {(m["rule"], m["column"]): m["severity"] for _, _, m in canonical_suites.rules(table_name)}
+        for r in outcome.results:
+            level = severity.get((r.rule, r.column), "error")
+            results.append({"stage": "canonical", "rule": f"{table_name}.{r.rule}", "column_name": r.column,
+                            "failed_rows": r.failed_rows, "severity": level if not r.success else "ok"})
+            if not r.success and level == "error":
+                broken.append(f"{table_name}.{r.column}: {r.rule} ({r.failed_rows} rows)")
+    results += canonical_suites.cross_table(harmonised)
+    if broken:
+        raise RuntimeError(f"{delivery_id}: the harmonised output breaks canonical rules — a pipeline defect, "
+                           f"nothing was staged: {'; '.join(broken)}")
+    return results
 
 
 def contract_empty(feed: str) -> pa.Table:
