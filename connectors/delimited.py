@@ -48,7 +48,7 @@ def detect_encoding(path: Path, allowed: tuple[str, ...]) -> str:
     )
 
 
-_ENCODING_NAMES = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "cp1252": "Windows-1252"}
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8 (with or without BOM)", "utf-8": "UTF-8", "cp1252": "Windows-1252"}
 
 
 def _named(encodings: tuple[str, ...]) -> str:

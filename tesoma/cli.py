@@ -8,6 +8,7 @@
     tesoma shell                       an interactive SQL prompt on the warehouse
     tesoma status                      deliveries per feed from the ledger
     tesoma audit                       scan warehouse, docs and logs for identifying data
+    tesoma quality-report              quality results of every delivery, as a page
     tesoma purge                       retention: delete identifiable copies past their time
     tesoma reprocess                   re-ingest everything still in raw/ (after a key rotation)
     tesoma bench pseudonymise          throughput of the pseudonymise step
@@ -240,6 +241,13 @@ def cmd_contract_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality_report(args: argparse.Namespace) -> int:
+    from tesoma import quality_report
+
+    print(f"wrote {quality_report.write(settings())}")
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from warehouse.dictionary import render
 
@@ -314,6 +322,9 @@ def parser() -> argparse.ArgumentParser:
     cd = sub.add_parser("contract-docs", help="write the partner pages docs/partners/<feed>.md from the contracts")
     cd.add_argument("--out", default=None)
     cd.set_defaults(func=cmd_contract_docs)
+
+    qr = sub.add_parser("quality-report", help="write the quality results of every delivery to data/docs/quality.md")
+    qr.set_defaults(func=cmd_quality_report)
 
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)

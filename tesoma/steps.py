@@ -318,8 +318,11 @@ def _aware(moment: dt.datetime | None) -> dt.datetime:
 
 def refresh_catalog(s: Settings | None = None) -> list[str]:
     """Rebuild the analysts' DuckDB views; returns the view names."""
+    from tesoma import quality_report
+
     s, layout, _ = _context(s)
     views = catalog.refresh(layout)
+    quality_report.write(s)  # the data docs follow the catalog
     log.info("catalog %s: views %s", layout.catalog, ", ".join(views) or "(none yet)")
     return views
 
