@@ -27,8 +27,7 @@ import pyarrow.parquet as pq
 
 import connectors
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
-from expectations.contract_suite import suite_for
-from expectations.runner import validate
+from expectations.runner import validate, validate_contract
 from tesoma import quarantine
 from tesoma.config import Settings, settings
 from tesoma.feeds import pipeline
@@ -160,7 +159,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
 
     # 2. contract rules (Great Expectations), on rows that are not duplicates
     candidates = table.filter(pc.invert(dup))
-    validation = validate(candidates.select(contract.column_names), suite_for(contract))
+    validation = validate_contract(candidates.select(contract.column_names), contract)
     gx_errors = [None] * candidates.num_rows
     for position, failed in validation.row_failures.items():
         gx_errors[position] = reasons.SEPARATOR.join(failed)

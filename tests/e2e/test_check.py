@@ -17,7 +17,7 @@ from connectors import for_feed
 from connectors.base import ReadReport
 from expectations.arrow_rules import row_failures
 from expectations.contract_suite import suite_for
-from expectations.runner import validate
+from expectations.runner import validate, validate_contract
 from tesoma.synthetic import generate
 
 DAY = dt.date(2026, 10, 1)
@@ -104,3 +104,5 @@ def test_arrow_rules_agree_with_great_expectations(data_root):
         table = table.select(contract.column_names)
         gx = validate(table, suite_for(contract)).row_failures
         assert row_failures(table, contract) == {k: sorted(v, key=v.index) for k, v in gx.items()}, path.name
+        # and the pipeline's split run (row rules on rows, value rules on distinct values) agrees too
+        assert validate_contract(table, contract).row_failures == gx, path.name
