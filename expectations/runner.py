@@ -75,36 +75,38 @@ def validate(table: pa.Table, suite) -> Validation:
     return outcome
 
 
-ROW_RULES = ("ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeUnique")
+ROW_RULES = ("ExpectColumnValuesToBeUnique", "ExpectColumnPairValuesAToBeGreaterThanB")
+"""Rules whose verdict on a row depends on other rows or other columns; every other rule (required,
+pattern, allowed codes, range) depends on the value alone."""
 
 
-def validate_contract(table: pa.Table, contract) -> Validation:
-    """The contract's Great Expectations suite, run where each rule needs it:
+def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: str) -> Validation:
+    """Run a list of rules (expectation class, kwargs, meta) as Great Expectations suites, where each
+    rule needs it:
 
-    - rules about rows (required, unique) on the full columns they concern;
-    - rules about values (pattern, allowed codes, range) on each column's *distinct* values. Their verdict
-      depends on the value alone, so the failing rows are exactly the rows holding a failing value — the
-      same verdicts as validating every row (a test holds the two to it), at a fraction of the cost: a
-      day's 2,000,000 visits hold a few thousand distinct times, codes and fees.
+    - rules about rows (unique, comparisons of two columns) on the full columns they concern;
+    - rules about values (required, pattern, allowed codes, range) on each column's *distinct* values,
+      plus one null if the column has any. Their verdict depends on the value alone, so the failing rows
+      are exactly the rows holding a failing value — the same verdicts as validating every row (a test
+      holds the two to it), at a fraction of the cost: a day's 2,000,000 visits hold a few thousand
+      distinct times, codes and fees.
     """
     import pyarrow.compute as pc
 
-    from expectations.contract_suite import rules
     from expectations.gx_runtime import context, gx, gxe
 
     context()
-    all_rules = rules(contract)
-    by_rows = [r for r in all_rules if r[0] in ROW_RULES]
-    by_values = [r for r in all_rules if r[0] not in ROW_RULES]
+    by_rows = [r for r in chosen if r[0] in ROW_RULES]
+    by_values = [r for r in chosen if r[0] not in ROW_RULES]
 
-    def suite(name: str, chosen: list) -> object:
-        return gx.ExpectationSuite(name=f"{contract.feed}.contract.{name}",
-                                   expectations=[getattr(gxe, n)(**kw, meta=m) for n, kw, m in chosen])
+    def suite(part: str, rules: list) -> object:
+        return gx.ExpectationSuite(name=f"{name}.{part}",
+                                   expectations=[getattr(gxe, n)(**kw, meta=m) for n, kw, m in rules])
 
     outcome = Validation()
     failures: dict[int, list[str]] = defaultdict(list)
     if by_rows:
-        columns = sorted({kw["column"] for _, kw, _ in by_rows})
+        columns = sorted({kw[k] for _, kw, _ in by_rows for k in ("column", "column_A", "column_B") if k in kw})
         rows = validate(table.select(columns), suite("rows", by_rows))
         outcome.results += rows.results
         for position, reasons in rows.row_failures.items():
@@ -112,30 +114,45 @@ def validate_contract(table: pa.Table, contract) -> Validation:
     if by_values and table.num_rows:
         columns = sorted({kw["column"] for _, kw, _ in by_values})
         encoded = {c: pc.dictionary_encode(table[c].combine_chunks()) for c in columns}
-        longest = max(len(e.dictionary) for e in encoded.values())
-        frame = pa.table({
-            c: pa.concat_arrays([e.dictionary, pa.nulls(longest - len(e.dictionary), e.dictionary.type)])
-            for c, e in encoded.items()
-        })
-        distinct = validate(frame, suite("values", by_values))
+        # Each column's distinct values, then a null if the column has nulls; shorter columns are padded by
+        # repeating their first entry (padding positions are never mapped back to rows).
+        distinct = {c: pa.concat_arrays([e.dictionary, pa.nulls(1 if e.indices.null_count else 0, e.dictionary.type)])
+                    for c, e in encoded.items()}
+        longest = max(len(d) for d in distinct.values())
+        frame = pa.table({c: pc.take(d, pa.array([min(i, len(d) - 1) if len(d) else 0 for i in range(longest)]))
+                          if len(d) else pa.nulls(longest, d.type) for c, d in distinct.items()})
+        checked = validate(frame, suite("values", by_values))
         failing: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for position, reasons in distinct.row_failures.items():
+        for position, reasons in checked.row_failures.items():
             for reason in reasons:
                 column = reason.rpartition(": ")[0]
-                failing[column][reason].append(position)
+                if position < len(distinct[column]):
+                    failing[column][reason].append(position)
         counts: dict[str, int] = {}
         for column, by_reason in failing.items():
+            dictionary_size = len(encoded[column].dictionary)
             indices = encoded[column].indices
             for reason, positions in by_reason.items():
-                rows_failing = pc.indices_nonzero(pc.is_in(indices, value_set=pa.array(positions, indices.type)))
+                values = [p for p in positions if p < dictionary_size]
+                mask = pc.fill_null(pc.is_in(indices, value_set=pa.array(values, indices.type)), False)
+                if dictionary_size in positions:  # the null entry failed (a required value is missing)
+                    mask = pc.or_(mask, pc.is_null(indices))
+                rows_failing = pc.indices_nonzero(mask)
                 counts[reason] = len(rows_failing)
                 for row in rows_failing.to_pylist():
                     failures[row].append(reason)
-        for r in distinct.results:
+        for r in checked.results:
             n = counts.get(f"{r.column}: {r.rule}", 0)
             outcome.results.append(RuleResult(rule=r.rule, column=r.column, failed_rows=n, success=n == 0,
                                               advice=r.advice))
-    # Keep the contract's rule order within each row, as the single-suite run gives it.
-    order = {f"{m['column']}: {m['rule']}": i for i, (_, _, m) in enumerate(all_rules)}
+    # Keep the rules' order within each row, as a single-suite run gives it.
+    order = {f"{m['column']}: {m['rule']}": i for i, (_, _, m) in enumerate(chosen)}
     outcome.row_failures = {row: sorted(reasons, key=lambda r: order.get(r, 0)) for row, reasons in failures.items()}
     return outcome
+
+
+def validate_contract(table: pa.Table, contract) -> Validation:
+    """The contract's suite (``expectations.contract_suite``) on a delivery, as :func:`validate_rules` runs it."""
+    from expectations.contract_suite import rules
+
+    return validate_rules(table, rules(contract), f"{contract.feed}.contract")

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 import connectors
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
-from expectations.runner import validate, validate_contract
+from expectations.runner import validate_contract, validate_rules
 from tesoma import quarantine
 from tesoma.config import Settings, settings
 from tesoma.feeds import pipeline
@@ -231,7 +231,7 @@ def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str) -> list[d
         if data.num_rows == 0:
             continue
         frame = canonical_suites.frame_for(table_name, data)
-        outcome = validate(frame, canonical_suites.suite_for(table_name))
+        outcome = validate_rules(frame, canonical_suites.rules(table_name), f"{table_name}.canonical")
         severity = {(m["rule"], m["column"]): m["severity"] for _, _, m in canonical_suites.rules(table_name)}
         for r in outcome.results:
             level = severity.get((r.rule, r.column), "error")

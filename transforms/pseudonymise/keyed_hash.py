@@ -33,13 +33,14 @@ def _hasher(key: PseudonymKey, domain: str):
 
 def digests(values: Sequence[str], domain: str, key: PseudonymKey) -> bytes:
     """The concatenated 16-byte digests of ``values`` (non-null strings) in ``domain``."""
-    base = _hasher(key, domain)
-    out = bytearray(len(values) * DIGEST_BYTES)
-    for i, value in enumerate(values):
-        h = base.copy()
+    copy = _hasher(key, domain).copy
+    parts = []
+    append = parts.append
+    for value in values:  # the hot loop when ids are all distinct (record ids): keep it minimal
+        h = copy()
         h.update(value.encode())
-        out[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES] = h.digest()
-    return bytes(out)
+        append(h.digest())
+    return b"".join(parts)
 
 
 def to_text(raw: bytes) -> pa.StringArray:
