@@ -112,37 +112,35 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
         for position, reasons in rows.row_failures.items():
             failures[position] += reasons
     if by_values and table.num_rows:
-        columns = sorted({kw["column"] for _, kw, _ in by_values})
-        encoded = {c: pc.dictionary_encode(table[c].combine_chunks()) for c in columns}
-        # Each column's distinct values, then a null if the column has nulls; shorter columns are padded by
-        # repeating their first entry (padding positions are never mapped back to rows).
-        distinct = {c: pa.concat_arrays([e.dictionary, pa.nulls(1 if e.indices.null_count else 0, e.dictionary.type)])
-                    for c, e in encoded.items()}
-        longest = max(len(d) for d in distinct.values())
-        frame = pa.table({c: pc.take(d, pa.array([min(i, len(d) - 1) if len(d) else 0 for i in range(longest)]))
-                          if len(d) else pa.nulls(longest, d.type) for c, d in distinct.items()})
-        checked = validate(frame, suite("values", by_values))
-        failing: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for position, reasons in checked.row_failures.items():
-            for reason in reasons:
-                column = reason.rpartition(": ")[0]
-                if position < len(distinct[column]):
-                    failing[column][reason].append(position)
         counts: dict[str, int] = {}
-        for column, by_reason in failing.items():
-            dictionary_size = len(encoded[column].dictionary)
-            indices = encoded[column].indices
-            for reason, positions in by_reason.items():
-                values = [p for p in positions if p < dictionary_size]
-                mask = pc.fill_null(pc.is_in(indices, value_set=pa.array(values, indices.type)), False)
-                if dictionary_size in positions:  # the null entry failed (a required value is missing)
-                    mask = pc.or_(mask, pc.is_null(indices))
+        results: dict[str, RuleResult] = {}
+        columns = sorted({kw["column"] for _, kw, _ in by_values})
+        for column in columns:  # one small frame per column: its distinct values, and a null if it has any
+            encoded = pc.dictionary_encode(table[column].combine_chunks())
+            size = len(encoded.dictionary)
+            values = pa.concat_arrays([encoded.dictionary,
+                                       pa.nulls(1 if encoded.indices.null_count else 0, encoded.dictionary.type)])
+            column_rules = [r for r in by_values if r[1]["column"] == column]
+            checked = validate(pa.table({column: values}), suite(f"values.{column}", column_rules))
+            failing: dict[str, list[int]] = defaultdict(list)
+            for position, reasons in checked.row_failures.items():
+                for reason in reasons:
+                    failing[reason].append(position)
+            for reason, positions in failing.items():
+                known = [p for p in positions if p < size]
+                mask = pc.fill_null(pc.is_in(encoded.indices, value_set=pa.array(known, encoded.indices.type)), False)
+                if size in positions:  # the null entry failed: a required value is missing
+                    mask = pc.or_(mask, pc.is_null(encoded.indices))
                 rows_failing = pc.indices_nonzero(mask)
                 counts[reason] = len(rows_failing)
                 for row in rows_failing.to_pylist():
                     failures[row].append(reason)
-        for r in checked.results:
-            n = counts.get(f"{r.column}: {r.rule}", 0)
+            for r in checked.results:
+                results[f"{r.column}: {r.rule}"] = r
+        for _, _, meta in by_values:
+            reason = f"{meta['column']}: {meta['rule']}"
+            r = results[reason]
+            n = counts.get(reason, 0)
             outcome.results.append(RuleResult(rule=r.rule, column=r.column, failed_rows=n, success=n == 0,
                                               advice=r.advice))
     # Keep the rules' order within each row, as a single-suite run gives it.
