@@ -90,9 +90,11 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
         if pa.types.is_timestamp(at.type) and at.type.tz is not None:
             at = pc.local_timestamp(at.cast(pa.timestamp(at.type.unit, tz=spec.timezone)))
         out = out.append_column("age_at_event", _age(birth_ymd, at))
-    if ERRORS in out.column_names:
-        return out.set_column(out.column_names.index(ERRORS), ERRORS, reasons.combine(out[ERRORS], problems))
-    return out.append_column(ERRORS, problems)
+    if ERRORS not in out.column_names:
+        return out.append_column(ERRORS, problems)
+    if problems.null_count == len(problems):  # every code valid: nothing to add (the common case)
+        return out
+    return out.set_column(out.column_names.index(ERRORS), ERRORS, reasons.combine(out[ERRORS], problems))
 
 
 def _from_identity_codes(codes: pa.Array, column: str, key: PseudonymKey) -> tuple[dict[str, pa.Array], pa.Array]:
