@@ -5,7 +5,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint airflow-check clean
+.PHONY: setup demo test lint airflow airflow-stop clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -21,6 +21,13 @@ demo: setup
 ## test: lint, then the whole test suite
 test: setup lint
 	$(UV) run --frozen pytest
+
+## airflow: the Airflow UI on http://127.0.0.1:8080 (standalone, SQLite) with the demo data loaded
+airflow: setup
+	$(UV) run --frozen tesoma airflow
+
+airflow-stop: setup
+	$(UV) run --frozen tesoma airflow --stop
 
 lint: setup
 	$(UV) run --frozen ruff check .

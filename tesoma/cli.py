@@ -7,6 +7,7 @@
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
     tesoma shell                       an interactive SQL prompt on the warehouse
     tesoma status                      deliveries per feed from the ledger
+    tesoma airflow [--stop]            the Airflow UI on http://127.0.0.1:8080 with demo data
     tesoma audit                       scan warehouse, docs and logs for identifying data
     tesoma quality-report              quality results of every delivery, as a page
     tesoma purge                       retention: delete identifiable copies past their time
@@ -248,6 +249,15 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from tesoma import airflow_ui
+
+    s = settings()
+    if args.stop:
+        return airflow_ui.stop(s)
+    return airflow_ui.start(s)
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from warehouse.dictionary import render
 
@@ -325,6 +335,10 @@ def parser() -> argparse.ArgumentParser:
 
     qr = sub.add_parser("quality-report", help="write the quality results of every delivery to data/docs/quality.md")
     qr.set_defaults(func=cmd_quality_report)
+
+    af = sub.add_parser("airflow", help="start the Airflow UI (standalone, SQLite) with demo data; --stop stops it")
+    af.add_argument("--stop", action="store_true")
+    af.set_defaults(func=cmd_airflow)
 
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)

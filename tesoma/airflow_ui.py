@@ -1,0 +1,131 @@
+"""`tesoma airflow`: the operator's UI on the embedded default, one command away.
+
+Loads the demo data when there is none, gives every DAG at least one successful run (``dag.test()``),
+then starts ``airflow standalone`` (SQLite, LocalExecutor) on http://127.0.0.1:8080 in its own process
+group. ``tesoma airflow --stop`` stops that group. Local use only: every user is an admin
+(simple auth manager, all admins), and the server listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tesoma.config import Settings
+
+URL = "http://127.0.0.1:8080"
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.data_root / "airflow" / "standalone.pid"
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    from tesoma.airflow_env import configure
+
+    configure(settings)
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
+    env.setdefault("AIRFLOW__API__PORT", "8080")
+    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+    env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    env["TESOMA_RETRY_DELAY_SECONDS"] = env.get("TESOMA_RETRY_DELAY_SECONDS", "30")
+    return env
+
+
+def seed_runs(settings: Settings, echo=print) -> None:
+    """Give every DAG a successful run on the latest date that has a delivery (demo data)."""
+    from tesoma.demo import load_dag, output_to
+    from tesoma.feed_config import load
+    from tesoma.schedule import run_time_for
+    from warehouse.ledger import Ledger
+
+    ledger = Ledger(settings.ledger_url)
+    log = settings.data_root / "airflow" / "seed-runs.log"
+    for feed, run in load().items():
+        dates = sorted({d.delivery_date for d in ledger.all(feed) if d.state == "published"})
+        if not dates:
+            continue
+        with output_to(log):
+            state = load_dag(feed).test(logical_date=run_time_for(dates[-1], run.cadence, run.run_at)).state
+        echo(f"  {feed}: run for {dates[-1]} → {state}")
+    with output_to(log):
+        state = load_dag("retention").test(logical_date=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).state
+    echo(f"  retention → {state}")
+
+
+def healthy(timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{URL}/api/v2/monitor/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start(settings: Settings, echo=print, wait: float = 240) -> int:
+    env = environment(settings)
+    for key, value in env.items():  # seed runs in this process with the same settings
+        os.environ[key] = value
+    if healthy():
+        echo(f"Airflow is already running at {URL}")
+        return 0
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not any(settings.data_root.joinpath("warehouse").glob("harmonised/*")):
+        echo("no demo data yet: running `tesoma demo` first …")
+        subprocess.run([str(Path(sys.executable).with_name("tesoma")), "demo"], check=True, env=env)
+    echo("giving every DAG a successful run (dag.test) …")
+    seed_runs(settings, echo)
+    log = settings.data_root / "airflow" / "standalone.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    _pid_file(settings).write_text(str(process.pid))
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if healthy():
+            echo(f"Airflow is up: {URL} (every local user is an admin). Log: {log}. Stop: tesoma airflow --stop")
+            return 0
+        if process.poll() is not None:
+            echo(f"airflow standalone exited ({process.returncode}); see {log}")
+            return 1
+        time.sleep(2)
+    echo(f"Airflow did not answer within {wait:.0f} s; see {log}")
+    return 1
+
+
+def stop(settings: Settings, echo=print) -> int:
+    pid_file = _pid_file(settings)
+    if not pid_file.exists():
+        echo("no Airflow started by tesoma is running")
+        return 0
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(30):
+            time.sleep(1)
+            os.killpg(pid, 0)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    pid_file.unlink(missing_ok=True)
+    echo("Airflow stopped")
+    return 0
+
+
+def api(method: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    request = urllib.request.Request(f"{URL}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
