@@ -32,6 +32,8 @@ def environment(settings: Settings) -> dict[str, str]:
 
     configure(settings)
     env = dict(os.environ)
+    # standalone starts its components as `airflow …` subprocesses: they must find this environment's one
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
@@ -82,8 +84,10 @@ def start(settings: Settings, echo=print, wait: float = 240) -> int:
     if not any(settings.data_root.joinpath("warehouse").glob("harmonised/*")):
         echo("no demo data yet: running `tesoma demo` first …")
         subprocess.run([str(Path(sys.executable).with_name("tesoma")), "demo"], check=True, env=env)
-    echo("giving every DAG a successful run (dag.test) …")
-    seed_runs(settings, echo)
+    if not (settings.data_root / "airflow" / "seeded").exists():
+        echo("giving every DAG a successful run (dag.test) …")
+        seed_runs(settings, echo)
+        (settings.data_root / "airflow" / "seeded").touch()
     log = settings.data_root / "airflow" / "standalone.log"
     with log.open("ab") as out:
         process = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
