@@ -66,6 +66,20 @@ class HarmoniseReport:
     unmapped: Counter = field(default_factory=Counter)
 
 
+def columns_of(table: pa.Table):
+    """A lookup ``col(name)`` of the table's columns as single arrays (what the mapping code works on)."""
+
+    def col(name: str) -> pa.Array:
+        return table[name].combine_chunks()
+
+    return col
+
+
+def constant(value: object, n: int, type_: pa.DataType | None = None) -> pa.Array:
+    """``n`` copies of one value, e.g. the delivering partner on every row."""
+    return pa.repeat(pa.scalar(value, type_ or pa.string()), n)
+
+
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Select and cast columns to a canonical schema (with its descriptions), in the schema's order."""
     arrays = [table[f.name].cast(f.type) for f in schema]

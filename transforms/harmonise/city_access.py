@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import ACCESS_T3
 
 TABLES = ("access_t3",)
@@ -32,16 +32,15 @@ def harmonise(
     report = HarmoniseReport()
     n = table.num_rows
 
-    def col(name: str) -> pa.Array:
-        return table[name].combine_chunks()
+    col = columns_of(table)
 
     columns = {
-        "partner": pa.array([context.partner] * n, pa.string()),
+        "partner": constant(context.partner, n),
         "measure_date": col("pvm"),
         "unit_code": col("toimipiste"),
         "professional_group": maps["professional_group"].apply(col("ammattiryhma"), report),
         "professional_group_source": col("ammattiryhma"),
         "t3_days": col("t3_vrk"),
-        "delivery_id": pa.array([context.delivery_id] * n, pa.string()),
+        "delivery_id": constant(context.delivery_id, n),
     }
     return {"access_t3": conform(pa.table(columns), ACCESS_T3)}, report

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import ACTIVITY_COUNT
 
 TABLES = ("activity_count",)
@@ -34,12 +34,11 @@ def harmonise(
     report = HarmoniseReport()
     n = table.num_rows
 
-    def col(name: str) -> pa.Array:
-        return table[name].combine_chunks()
+    col = columns_of(table)
 
     columns = {
-        "partner": pa.array([context.partner] * n, pa.string()),
-        "feed": pa.array([context.feed] * n, pa.string()),
+        "partner": constant(context.partner, n),
+        "feed": constant(context.feed, n),
         "activity_date": col("pvm"),
         "service_area": maps["service_area"].apply(col("palvelu"), report),
         "unit_code": col("toimipiste"),
@@ -49,6 +48,6 @@ def harmonise(
         "measure": maps["measure"].apply(col("mittari"), report),
         "measure_source": col("mittari"),
         "value": col("arvo"),
-        "delivery_id": pa.array([context.delivery_id] * n, pa.string()),
+        "delivery_id": constant(context.delivery_id, n),
     }
     return {"activity_count": conform(pa.table(columns), ACTIVITY_COUNT)}, report

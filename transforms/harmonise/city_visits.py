@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
 
 
@@ -35,8 +35,7 @@ def to_service_event(
     report = HarmoniseReport()
     n = table.num_rows
 
-    def col(name: str) -> pa.Array:
-        return table[name].combine_chunks()
+    col = columns_of(table)
 
     diagnosis_source = col("diagnoosi")
     start_local = col("alkuaika")
@@ -44,8 +43,8 @@ def to_service_event(
         "event_id": col("event_id"),
         "person_id": col("person_id"),
         "person_id_kind": col("person_id_kind"),
-        "partner": pa.array([partner] * n, pa.string()),
-        "feed": pa.array([feed] * n, pa.string()),
+        "partner": constant(partner, n),
+        "feed": constant(feed, n),
         "service_area": maps.service_area.apply(col("palvelu"), report),
         "service_code_source": col("palvelu"),
         "contact_mode": col("yhteystapa"),
@@ -68,7 +67,7 @@ def to_service_event(
         "home_postal_code": col("postinumero"),
         "client_fee_eur": col("asiakasmaksu"),
         "source_updated_at": local_to_utc(col("paivitetty"), timezone),
-        "delivery_id": pa.array([delivery_id] * n, pa.string()),
+        "delivery_id": constant(delivery_id, n),
     }
     return conform(pa.table(columns), SERVICE_EVENT), report
 

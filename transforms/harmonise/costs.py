@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform, constant
 from warehouse.schemas import COST_MONTH
 
 TABLES = ("cost_month",)
@@ -30,11 +30,11 @@ def harmonise(
     n = table.num_rows
     area = table["palvelualue"].combine_chunks()
     columns = {
-        "partner": pa.array([context.partner] * n, pa.string()),
+        "partner": constant(context.partner, n),
         "month": table["kuukausi"],
         "service_area": maps["service_area"].apply(area, report),
         "service_area_source": area,
         "cost_eur": table["kustannus_eur"],
-        "delivery_id": pa.array([context.delivery_id] * n, pa.string()),
+        "delivery_id": constant(context.delivery_id, n),
     }
     return {"cost_month": conform(pa.table(columns), COST_MONTH)}, report

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
 
 TABLES = ("service_event", "event_diagnosis")
@@ -64,8 +64,7 @@ def harmonise(
 def service_events(table: pa.Table, maps: dict[str, CodeMap], context: Context, report: HarmoniseReport) -> pa.Table:
     n = table.num_rows
 
-    def col(name: str) -> pa.Array:
-        return table[name].combine_chunks()
+    col = columns_of(table)
 
     start = col("period_start")
     local_date = helsinki_date(start, context.timezone)
@@ -78,8 +77,8 @@ def service_events(table: pa.Table, maps: dict[str, CodeMap], context: Context, 
         "event_id": col("event_id"),
         "person_id": col("person_id"),
         "person_id_kind": col("person_id_kind"),
-        "partner": pa.array([context.partner] * n, pa.string()),
-        "feed": pa.array([context.feed] * n, pa.string()),
+        "partner": constant(context.partner, n),
+        "feed": constant(context.feed, n),
         "service_area": maps["service_area"].apply(service_code, report),
         "service_code_source": service_code,
         "contact_mode": contact_mode,
@@ -103,7 +102,7 @@ def service_events(table: pa.Table, maps: dict[str, CodeMap], context: Context, 
         "home_postal_code": col("postal_code"),
         "client_fee_eur": pa.nulls(n, pa.decimal128(9, 2)),
         "source_updated_at": col("last_updated"),
-        "delivery_id": pa.array([context.delivery_id] * n, pa.string()),
+        "delivery_id": constant(context.delivery_id, n),
     }
     return conform(pa.table(columns), SERVICE_EVENT)
 

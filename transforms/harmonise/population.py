@@ -17,7 +17,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import POPULATION
 
 TABLES = ("population",)
@@ -47,8 +47,7 @@ def harmonise(
     report = HarmoniseReport()
     n = table.num_rows
 
-    def col(name: str) -> pa.Array:
-        return table[name].combine_chunks()
+    col = columns_of(table)
 
     columns = {
         "year": col("vuosi"),
@@ -56,6 +55,6 @@ def harmonise(
         "age_band": normalise_age_band(col("ikaryhma")),
         "sex": SEX.apply(col("sukupuoli"), report),
         "residents": col("asukkaat"),
-        "delivery_id": pa.array([context.delivery_id] * n, pa.string()),
+        "delivery_id": constant(context.delivery_id, n),
     }
     return {"population": conform(pa.table(columns), POPULATION)}, report
