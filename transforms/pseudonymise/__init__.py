@@ -45,7 +45,10 @@ class IdentitySpec:
 def keyed_ids(values: pa.Array, domain: str, key: PseudonymKey) -> pa.Array:
     """Keyed hash of each value in ``domain``; hashes each distinct value once. Nulls stay null."""
     encoded = pc.dictionary_encode(values)
-    return pc.take(keyed_hash.pseudonyms(encoded.dictionary.to_pylist(), domain, key), encoded.indices)
+    hashed = keyed_hash.pseudonyms(encoded.dictionary.to_pylist(), domain, key)
+    if len(hashed) == len(values) and values.null_count == 0:
+        return hashed  # all distinct (record ids): the dictionary is the values in order, nothing to spread
+    return pc.take(hashed, encoded.indices)
 
 
 def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.Table:
