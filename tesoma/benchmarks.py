@@ -211,5 +211,7 @@ def publish_path(directory, rows: int = 2_000_000, echo=print) -> dict:
     echo(f"  pipeline: {ours:.2f} s (land {landed - started:.2f}, ingest {ingested - landed:.2f}, "
          f"publish {time.perf_counter() - ingested:.2f}); {result['rows_read']:,} rows read, "
          f"{result.get('rows_valid', 0):,} published")
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in result.get("stage_seconds", {}).items())
+    echo(f"  ingest stages (s): {stages}")
     echo(f"  ratio pipeline / bare copy: {ours / bare:.1f}× (goal ≤ 3×)")
     return {"rows": rows, "bare_s": bare, "pipeline_s": ours, "ratio": ours / bare}

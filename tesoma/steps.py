@@ -133,6 +133,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
         layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
 
     report = ReadReport()
+    clock = _StageClock()
     try:
         batches = list(connectors.for_feed(delivery.feed).read(layout.root / delivery.raw_path, report))
     except DeliveryRejected as exc:
@@ -147,6 +148,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
         return {"delivery_id": delivery_id, "state": "rejected", "reason": exc.rule}
 
     table = pa.Table.from_batches(batches) if batches else contract_empty(delivery.feed)
+    clock.lap("read")
     problems = quarantine.RowProblems()
     for _ in report.unreadable_rows:
         problems.add("unreadable_row", None)
@@ -156,6 +158,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     # A copy is reported as a copy only; its other problems are reported on the original.
     table = table.set_column(table.column_names.index(ROW_ERRORS), ROW_ERRORS,
                              pc.if_else(dup, pa.scalar("duplicate_row"), table[ROW_ERRORS]))
+    clock.lap("duplicates")
 
     # 2. contract rules (Great Expectations), on rows that are not duplicates
     candidates = table.filter(pc.invert(dup))
@@ -164,6 +167,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     for position, failed in validation.row_failures.items():
         gx_errors[position] = reasons.SEPARATOR.join(failed)
     candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
+    clock.lap("validate_contract")
 
     # 3. pseudonymise (flags invalid identity codes), then split good from bad
     pseudonymised = pseudonymise(candidates, spec, key) if spec is not None else candidates
@@ -178,12 +182,16 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
         for reason in reasons.for_partner(errors):
             problems.add(reason, row)
     good = pseudonymised.filter(pc.invert(bad)).drop_columns([ROW_NUMBER, ROW_ERRORS])
+    clock.lap("pseudonymise")
 
     # 4. harmonise, check the canonical output, stage (one file per canonical table the feed writes)
     harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
+    clock.lap("harmonise")
     canonical = check_canonical(harmonised, delivery_id)
+    clock.lap("validate_canonical")
     for table_name in feed.tables:
         write_parquet(harmonised[table_name], layout.staging_file(table_name, delivery_id))
+    clock.lap("write")
 
     rows_read = table.num_rows + len(report.unreadable_rows)
     rows_quarantined = rejected_rows.num_rows + len(report.unreadable_rows)
@@ -215,10 +223,27 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     seconds = round(time.monotonic() - started, 3)
     ledger.update(delivery_id, state="staged", rows_read=rows_read, rows_published=None,
                   rows_quarantined=rows_quarantined, key_id=key.key_id if key else None, reason=None, seconds=seconds)
-    log.info("%s staged: read %d, valid %d, quarantined %d in %.2fs", delivery_id, rows_read, good.num_rows,
-             rows_quarantined, seconds)
+    log.info("%s staged: read %d, valid %d, quarantined %d in %.2fs (%s)", delivery_id, rows_read, good.num_rows,
+             rows_quarantined, seconds, clock)
     return {"delivery_id": delivery_id, "state": "staged", "rows_read": rows_read,
-            "rows_valid": good.num_rows, "rows_quarantined": rows_quarantined, "seconds": seconds}
+            "rows_valid": good.num_rows, "rows_quarantined": rows_quarantined, "seconds": seconds,
+            "stage_seconds": clock.laps}
+
+
+class _StageClock:
+    """Seconds per ingest stage, for the log line and the benchmark (figures only, no row data)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in self.laps.items())
 
 
 def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str) -> list[dict]:
