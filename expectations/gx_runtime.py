@@ -12,7 +12,6 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
-
 from great_expectations.execution_engine import pandas_execution_engine  # noqa: E402
 
 # GX fingerprints every pandas batch by hashing all its values (an md5 over hash_pandas_object) just to

@@ -29,6 +29,9 @@ class Validation:
 
     row_failures: dict[int, list[str]] = field(default_factory=dict)
     results: list[RuleResult] = field(default_factory=list)
+    gx_results: list[dict] = field(default_factory=list)
+    """One entry per GX run: its ``ExpectationSuiteValidationResult`` sanitised by
+    :func:`expectations.checkpoint.sanitise` (counts, rules, success; no value) — for the Data Docs."""
 
     @property
     def success(self) -> bool:
@@ -36,27 +39,12 @@ class Validation:
 
 
 def validate(table: pa.Table, suite) -> Validation:
-    """Validate ``table`` against a GX ``ExpectationSuite``; rows are identified by position."""
-    from expectations.gx_runtime import context
-
-    ctx = context()
-    name = "tesoma"
-    try:
-        source = ctx.data_sources.get(name)
-    except (KeyError, ValueError):
-        source = ctx.data_sources.add_pandas(name)
-    try:
-        asset = source.get_asset(suite.name)
-    except LookupError:
-        asset = source.add_dataframe_asset(suite.name)
-    try:
-        batch_definition = asset.get_batch_definition("whole")
-    except (KeyError, ValueError):
-        batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+    """Validate ``table`` against a GX ``ExpectationSuite`` through the suite's GX Checkpoint
+    (:mod:`expectations.checkpoint`); rows are identified by position."""
+    from expectations import checkpoint
 
     frame = table.to_pandas(types_mapper=None)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
+    result = checkpoint.run(frame, suite)
 
     failures: dict[int, list[str]] = defaultdict(list)
     outcome = Validation()
@@ -64,16 +52,17 @@ def validate(table: pa.Table, suite) -> Validation:
         meta = r.expectation_config.meta or {}
         column = meta.get("column") or r.expectation_config.kwargs.get("column")
         rule = meta.get("rule") or r.expectation_config.type
-        if r.exception_info and r.exception_info.get("raised_exception"):
+        problem = checkpoint.exception_of(r)
+        if problem is not None:
             # A broken expectation is a pipeline defect, not the partner's: fail loudly.
-            raise RuntimeError(f"expectation {rule} on {column} could not run: "
-                               f"{r.exception_info.get('exception_message')}")
+            raise RuntimeError(f"expectation {rule} on {column} could not run: {problem}")
         indexes = r.result.get("unexpected_index_list") or []
         for i in indexes:
             failures[int(i)].append(f"{column}: {rule}")
         outcome.results.append(RuleResult(rule=rule, column=column, failed_rows=len(indexes),
                                           success=bool(r.success), advice=meta.get("advice", "")))
     outcome.row_failures = dict(failures)
+    outcome.gx_results.append(checkpoint.sanitise(result))
     return outcome
 
 
@@ -127,6 +116,7 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
         suite = gx.ExpectationSuite(name=f"{name}.{group.part}",
                                     expectations=[getattr(gxe, n)(**kw, meta=m) for n, kw, m in group.rules])
         checked = validate(group.frame, suite)
+        outcome.gx_results += checked.gx_results
         failing: dict[str, list[int]] = defaultdict(list)
         for position, reasons in checked.row_failures.items():
             for reason in reasons:

@@ -10,6 +10,7 @@
     tesoma airflow [--stop]            the Airflow UI on http://127.0.0.1:8080 with demo data
     tesoma audit                       scan warehouse, docs and logs for identifying data
     tesoma quality-report              quality results of every delivery, as a page
+    tesoma data-docs                   Great Expectations Data Docs (HTML) of every delivery's checks
     tesoma purge                       retention: delete identifiable copies past their time
     tesoma reprocess                   re-ingest everything still in raw/ (after a key rotation)
     tesoma bench pseudonymise          throughput of the pseudonymise step
@@ -249,6 +250,13 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_docs(args: argparse.Namespace) -> int:
+    from expectations import data_docs
+
+    print(data_docs.build(settings(), force=True))
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from tesoma import airflow_ui
 
@@ -335,6 +343,10 @@ def parser() -> argparse.ArgumentParser:
 
     qr = sub.add_parser("quality-report", help="write the quality results of every delivery to data/docs/quality.md")
     qr.set_defaults(func=cmd_quality_report)
+
+    ddocs = sub.add_parser("data-docs", help="build the GX Data Docs of the recorded quality results into "
+                           "data/docs/data-docs/ (counts and rule names only); prints its index.html")
+    ddocs.set_defaults(func=cmd_data_docs)
 
     af = sub.add_parser("airflow", help="start the Airflow UI (standalone, SQLite) with demo data; --stop stops it")
     af.add_argument("--stop", action="store_true")

@@ -1,8 +1,13 @@
-"""`tesoma quality-report`: the quality results in the ledger as a browsable page (data docs).
+"""`tesoma quality-report`: the quality results in the ledger as a browsable page.
 
-Written to ``<data root>/docs/quality.md``. Great Expectations' own Data Docs are not used: they render
-samples of the offending *values*, which for this data are identity codes and names, and they load their
-styles from CDNs. This page holds rule names and counts only, like the ledger it is built from.
+Written to ``<data root>/docs/quality.md``: every delivery's row accounting and the rules it broke (all
+stages: parse, contract, pseudonymise, harmonise, canonical), from the ledger.
+
+Beside it, ``docs/data-docs/`` holds Great Expectations' own Data Docs of the GX suites (contract and
+canonical) per delivery, built by :mod:`expectations.data_docs` (``tesoma data-docs``). GX's results hold
+the offending *values* (identity codes, names), so the Data Docs are built from sanitised results only
+(:func:`expectations.checkpoint.sanitise`): counts, percentages and rules, never a value. Both pages hold
+rule names and counts only, like the ledger; the Data Docs load their styles and scripts from CDNs.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ def render(ledger: Ledger) -> str:
     by_delivery: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_delivery[r["delivery_id"]].append(r)
-    lines = ["# Data quality", "", "Built by `tesoma quality-report` from the ledger. Counts and rule names only.", ""]
+    lines = ["# Data quality", "", "Built by `tesoma quality-report` from the ledger. Counts and rule names only.",
+             "The Great Expectations Data Docs of each delivery's suites: [data-docs/index.html](data-docs/index.html)"
+             " (`tesoma data-docs`).", ""]
     lines += ["## Per feed", "", "| feed | deliveries | published | rejected | rows read | quarantined | "
               "failing rules (rows) |", "|---|---|---|---|---|---|---|"]
     feeds = sorted({d.feed for d in deliveries})

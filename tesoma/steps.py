@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 import connectors
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
+from expectations import data_docs
 from expectations.runner import validate_contract, validate_rules
 from tesoma import quarantine
 from tesoma.config import Settings, settings
@@ -144,6 +145,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
                       seconds=round(time.monotonic() - started, 3))
         ledger.replace_quality_results(delivery_id, [
             {"stage": "parse", "rule": exc.rule, "column_name": None, "failed_rows": 0, "severity": "error"}])
+        data_docs.record(s, delivery_id, {})  # nothing was validated: clear an earlier run's results
         log.warning("%s rejected: %s", delivery_id, exc.rule)
         return {"delivery_id": delivery_id, "state": "rejected", "reason": exc.rule}
 
@@ -163,10 +165,11 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     # 2. contract rules (Great Expectations), on rows that are not duplicates
     candidates = table.filter(pc.invert(dup))
     validation = validate_contract(candidates.select(contract.column_names), contract)
-    gx_errors = [None] * candidates.num_rows
-    for position, failed in validation.row_failures.items():
-        gx_errors[position] = reasons.SEPARATOR.join(failed)
-    candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
+    if validation.row_failures:
+        gx_errors = [None] * candidates.num_rows
+        for position, failed in validation.row_failures.items():
+            gx_errors[position] = reasons.SEPARATOR.join(failed)
+        candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
     clock.lap("validate_contract")
 
     # 3. pseudonymise (flags invalid identity codes), then split good from bad
@@ -187,7 +190,8 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     # 4. harmonise, check the canonical output, stage (one file per canonical table the feed writes)
     harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
     clock.lap("harmonise")
-    canonical = check_canonical(harmonised, delivery_id)
+    canonical_validations: dict = {}
+    canonical = check_canonical(harmonised, delivery_id, canonical_validations)
     clock.lap("validate_canonical")
     for table_name in feed.tables:
         write_parquet(harmonised[table_name], layout.staging_file(table_name, delivery_id))
@@ -203,6 +207,12 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
                            f"{rows_quarantined} quarantined); nothing was published")
     ledger.replace_quality_results(
         delivery_id, _quality_rows(problems.by_reason, report.warnings, hreport.unmapped) + canonical)
+    # GX's own Data Docs are built from these (counts only) when the catalog is refreshed.
+    data_docs.record(
+        s, delivery_id,
+        {f"{contract.feed}.contract": validation, **{k: v for k, (v, _) in canonical_validations.items()}},
+        rows={f"{contract.feed}.contract": candidates.num_rows,
+              **{k: n for k, (_, n) in canonical_validations.items()}})
     limit = float(contract.properties.get("maxRejectedRowShare", DEFAULT_MAX_REJECTED_SHARE))
     if rows_read and rows_quarantined / rows_read > limit:
         # Policy: a few bad rows are quarantined, but a delivery this broken is rejected whole — publishing
@@ -246,9 +256,12 @@ class _StageClock:
         return ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in self.laps.items())
 
 
-def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str) -> list[dict]:
+def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str,
+                    validations: dict | None = None) -> list[dict]:
     """Run the canonical-table suites and cross-table checks; raise on a broken invariant of our own
-    output (nothing is staged then), return every result for the ledger."""
+    output (nothing is staged then), return every result for the ledger. ``validations``, if given,
+    receives each suite's outcome and row count (``{"<table>.canonical": (Validation, rows)}``) for the
+    Data Docs."""
     from expectations import canonical_suites
 
     results, broken = [], []
@@ -257,6 +270,8 @@ def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str) -> list[d
             continue
         frame = canonical_suites.frame_for(table_name, data)
         outcome = validate_rules(frame, canonical_suites.rules(table_name), f"{table_name}.canonical")
+        if validations is not None:
+            validations[f"{table_name}.canonical"] = (outcome, frame.num_rows)
         severity = {(m["rule"], m["column"]): m["severity"] for _, _, m in canonical_suites.rules(table_name)}
         for r in outcome.results:
             level = severity.get((r.rule, r.column), "error")
@@ -341,13 +356,17 @@ def _aware(moment: dt.datetime | None) -> dt.datetime:
 
 
 def refresh_catalog(s: Settings | None = None) -> list[str]:
-    """Rebuild the analysts' DuckDB views; returns the view names."""
+    """Rebuild the analysts' DuckDB views, the quality page and the GX Data Docs; returns the view names."""
+    from expectations import data_docs
     from tesoma import quality_report
 
     s, layout, _ = _context(s)
     views = catalog.refresh(layout)
     quality_report.write(s)  # the data docs follow the catalog
-    log.info("catalog %s: views %s", layout.catalog, ", ".join(views) or "(none yet)")
+    started = time.monotonic()
+    index = data_docs.build(s)
+    log.info("catalog %s: views %s; data docs %s (%.1fs)", layout.catalog, ", ".join(views) or "(none yet)",
+             index, time.monotonic() - started)
     return views
 
 
