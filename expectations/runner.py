@@ -6,6 +6,7 @@ values) is dropped here so that no row value can reach a log, XCom or the ledger
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -55,7 +56,10 @@ def validate(table: pa.Table, suite) -> Validation:
         problem = checkpoint.exception_of(r)
         if problem is not None:
             # A broken expectation is a pipeline defect, not the partner's: fail loudly.
-            raise RuntimeError(f"expectation {rule} on {column} could not run: {problem}")
+            # GX's message may quote the offending value; keep only the part before any quote or colon.
+            safe = re.split(r"[:'\"]", str(problem), maxsplit=1)[0].strip()[:120]
+            raise RuntimeError(f"expectation {rule} on {column} could not run: {safe} (see the GX docs for the "
+                               "expectation; no row value is shown here)")
         indexes = r.result.get("unexpected_index_list") or []
         for i in indexes:
             failures[int(i)].append(f"{column}: {rule}")
