@@ -54,6 +54,7 @@ RUN pip install --no-cache-dir --no-deps /opt/tesoma/app \
 # do not carry contracts/ and config/). Secrets are never baked in: they come from the environment.
 ENV TESOMA_DATA_ROOT=/opt/tesoma/data \
     TESOMA_CONTRACTS_DIR=/opt/tesoma/app/contracts \
-    TESOMA_MAPPINGS_DIR=/opt/tesoma/app/config/mappings
+    TESOMA_MAPPINGS_DIR=/opt/tesoma/app/config/mappings \
+    TESOMA_FEEDS_CONFIG=/opt/tesoma/app/config/feeds.yaml
 
 WORKDIR /opt/airflow

@@ -1,6 +1,13 @@
 """One DAG per partner feed, generated from config/feeds.yaml (when) and the feed's contract (what).
 
-Thin by design: every task calls one `tesoma.steps` function; nothing heavy happens at import.
+drop feeds: wait_for_delivery (deferrable) → land → ingest (one per delivery) → publish
+pull feeds:                                  land → ingest (one per delivery) → publish
+
+`publish` emits an event on each harmonised table it wrote (an Airflow asset), with one partition key
+`<partner>/<YYYY-MM-DD>` per published delivery; those events start the `catalog` DAG (dags/catalog.py).
+Each DAG has a deadline alert (`late_after` in config/feeds.yaml).
+
+Thin by design: every task calls one library function; nothing heavy happens at import.
 """
 
 from __future__ import annotations
@@ -11,13 +18,13 @@ import os
 from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task
 
 import contracts
-from tesoma.feed_config import FeedRun, load
+from tesoma.delivery_sensor import DeliverySensor, deadline_alert
+from tesoma.feed_config import FeedRun, asset_uri, load
 from tesoma.schedule import cron
 
 
 def feed_dag(run: FeedRun):
-    table = contracts.load(run.feed).canonical_table
-    outlets = [Asset(f"tesoma://warehouse/harmonised/{table}", group="warehouse")]
+    outlets = [Asset(asset_uri(table), group="warehouse") for table in run.tables]
 
     @dag(
         dag_id=run.feed,
@@ -33,6 +40,7 @@ def feed_dag(run: FeedRun):
             "retry_delay": dt.timedelta(seconds=int(os.environ.get("TESOMA_RETRY_DELAY_SECONDS", "300"))),
             "retry_exponential_backoff": True,
         },
+        deadline=deadline_alert(run.feed, run.cadence, run.late_after),
         doc_md=run.doc_md(),
     )
     def feed():
@@ -50,27 +58,30 @@ def feed_dag(run: FeedRun):
 
             return steps.ingest(delivery_id)
 
-        @task(trigger_rule="none_failed")
-        def publish(delivery_ids: list[str]) -> list[dict]:
+        @task(outlets=outlets, trigger_rule="none_failed_min_one_success")
+        def publish(delivery_ids: list[str], outlet_events=None) -> list[dict]:
+            from airflow.sdk.exceptions import AirflowSkipException
+
             from tesoma import steps
+            from tesoma.feed_config import published_partitions
 
-            return steps.publish_in_order(delivery_ids)
-
-        @task(outlets=outlets, trigger_rule="none_failed")
-        def refresh_catalog() -> list[str]:
-            from tesoma import steps
-
-            return steps.refresh_catalog()
-
-        @task(trigger_rule="none_failed")
-        def audit() -> dict:
-            from tesoma import steps
-
-            return steps.audit()
+            results = steps.publish_in_order(delivery_ids)
+            partitions = published_partitions(results)
+            if not partitions:  # no asset event, so the catalog DAG is not started for nothing
+                raise AirflowSkipException(f"nothing published ({len(results)} delivery(ies) rejected or superseded)")
+            for asset in outlets:
+                outlet_events[asset].add_partitions(partitions)
+            return results
 
         ids = land()
+        if run.waits_for_files:
+            DeliverySensor(
+                task_id="wait_for_delivery", feed=run.feed, cadence=run.cadence, expect=run.expect,
+                poll_interval=run.poll_every, timeout=run.wait_up_to,
+                soft_fail=run.if_not_delivered == "skip",
+            ) >> ids
         staged = ingest.expand(delivery_id=ids)
-        staged >> publish(ids) >> refresh_catalog() >> audit()
+        staged >> publish(ids)
 
     return feed()
 

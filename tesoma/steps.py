@@ -346,7 +346,8 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
             ledger.update(older.delivery_id, state="superseded", rows_published=0)
     ledger.update(delivery_id, state="published", rows_published=rows)
     log.info("%s published: %d rows into %s", delivery_id, rows, ", ".join(feed.tables))
-    return {"delivery_id": delivery_id, "state": "published", "rows_published": rows}
+    return {"delivery_id": delivery_id, "state": "published", "rows_published": rows,
+            "partner": delivery.partner, "delivery_date": delivery.delivery_date.isoformat()}
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime:

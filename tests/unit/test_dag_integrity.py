@@ -1,7 +1,9 @@
-"""Every DAG imports quickly and without errors, has an owner, tags, docs and retries >= 2."""
+"""Every DAG imports quickly and without errors, has an owner, tags, docs and retries >= 2; the feed DAGs
+wait for their delivery, have a deadline alert and publish partitioned assets that start the catalog DAG."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ import airflow.sdk
 import pytest
 
 import contracts
+from tesoma.feed_config import asset_uri, canonical_tables, partition_key, published_partitions
 from tesoma.feed_config import load as feed_runs
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
@@ -24,12 +27,13 @@ def dags_in(path: Path) -> list:
 
 
 ALL_DAGS = {d.dag_id: d for path in DAG_FILES for d in dags_in(path)}
+FEEDS = sorted(f for f in feed_runs() if f in contracts.available())
 
 
 def test_every_feed_with_a_contract_has_a_dag():
-    expected = {f for f in feed_runs() if f in contracts.available()}
+    expected = set(FEEDS)
     assert expected and expected <= set(ALL_DAGS)
-    assert "retention" in ALL_DAGS
+    assert {"retention", "catalog"} <= set(ALL_DAGS)
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -52,9 +56,117 @@ def test_dag_is_sound(dag_id):
         assert task.retries >= 2, f"{task.task_id}: retries must be >= 2"
 
 
+@pytest.mark.parametrize("dag_id", sorted(ALL_DAGS))
+def test_dag_serialises_as_the_scheduler_stores_it(dag_id):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(ALL_DAGS[dag_id])
+    DagSerialization.validate_schema(data)
+    again = DagSerialization.from_dict(data)
+    assert again.dag_id == dag_id
+    assert {t.task_id for t in again.tasks} == set(ALL_DAGS[dag_id].task_ids)
+    if dag_id in FEEDS:
+        (alert,) = data["dag"]["deadline"]
+        assert alert["callback"]["__data__"]["path"] == "tesoma.delivery_sensor.delivery_late"
+        assert alert["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_does_no_data_work(path):
     """Thin DAG files: no pandas, SQL or parsing; tasks call tesoma.steps."""
     text = path.read_text()
     for forbidden in ("import pandas", "import pyarrow", "import duckdb", "sqlalchemy", "select "):
         assert forbidden not in text.lower(), f"{path.name} contains {forbidden!r}"
+
+
+# --- feed DAGs: wait → land → ingest → publish ------------------------------------------------------------
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_feed_dag_shape(feed):
+    from tesoma.delivery_sensor import DeliverySensor
+
+    dag, run = ALL_DAGS[feed], feed_runs()[feed]
+    order = [t.task_id for t in dag.topological_sort()]
+    assert "refresh_catalog" not in order and "audit" not in order, "the catalog DAG does those"
+    if run.transport == "drop":
+        assert order == ["wait_for_delivery", "land", "ingest", "publish"]
+        wait = dag.get_task("wait_for_delivery")
+        assert isinstance(wait, DeliverySensor) and not wait.upstream_task_ids
+        assert (wait.feed, wait.cadence, wait.expect) == (feed, run.cadence, run.expect)
+        assert wait.timeout == run.wait_up_to.total_seconds()
+        assert wait.poke_interval == run.poll_every.total_seconds()
+        assert wait.soft_fail is (run.if_not_delivered == "skip")
+        assert dag.get_task("land").upstream_task_ids == {"wait_for_delivery"}
+    else:
+        assert order == ["land", "ingest", "publish"]
+    assert dag.get_task("publish").upstream_task_ids == {"land", "ingest"}
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_feed_dag_has_a_deadline_alert(feed):
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    dag, run = ALL_DAGS[feed], feed_runs()[feed]
+    (alert,) = dag.deadline
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.interval == run.late_after > dt.timedelta(0)
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "tesoma.delivery_sensor.delivery_late"
+    assert alert.callback.kwargs == {"feed": feed, "cadence": run.cadence}
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_publish_outlets_are_the_feeds_canonical_tables(feed):
+    from tesoma.feeds import pipeline
+
+    assert canonical_tables(feed) == pipeline(feed).tables  # read from source == imported
+    outlets = ALL_DAGS[feed].get_task("publish").outlets
+    assert all(isinstance(o, airflow.sdk.Asset) for o in outlets)
+    assert [o.uri for o in outlets] == [asset_uri(t) for t in pipeline(feed).tables]
+    for task in ALL_DAGS[feed].tasks:
+        if task.task_id != "publish":
+            assert not task.outlets
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_feed_doc_describes_wait_deadline_and_catalog(feed):
+    doc, run = ALL_DAGS[feed].doc_md, feed_runs()[feed]
+    assert "Deadline alert" in doc and "late" in doc
+    assert "`catalog` DAG" in doc and "<partner>/<YYYY-MM-DD>" in doc
+    assert ("wait_for_delivery" in doc) is (run.transport == "drop")
+
+
+# --- the catalog DAG --------------------------------------------------------------------------------------
+
+def test_catalog_dag_runs_on_any_published_partition():
+    from airflow.sdk import AssetAny, PartitionedAssetTimetable
+
+    dag = ALL_DAGS["catalog"]
+    assert [t.task_id for t in dag.topological_sort()] == ["refresh_catalog", "audit"]
+    assert dag.max_active_runs == 1
+    timetable = dag.timetable
+    assert isinstance(timetable, PartitionedAssetTimetable)
+    assert isinstance(timetable.asset_condition, AssetAny)
+    scheduled_on = {a.uri for a in timetable.asset_condition.objects}
+    published = {o.uri for f in FEEDS for o in ALL_DAGS[f].get_task("publish").outlets}
+    assert scheduled_on == published
+    assert "refresh_catalog" in dag.doc_md and "audit" in dag.doc_md and "partition" in dag.doc_md
+
+
+def test_partition_keys_of_published_deliveries(tmp_path):
+    from warehouse.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = Ledger(url)
+    ids = []
+    for partner, seq in (("city", 1), ("ngo_mll", 1), ("ngo_mll", 2)):
+        d, _ = ledger.record_landed(partner=partner, feed="costs", delivery_date=dt.date(2026, 10, 1), sequence=seq,
+                                    source_name=f"costs_202610_{seq}.csv", sha256=f"{partner}{seq}" * 8,
+                                    raw_path=f"raw/{partner}/{seq}", size_bytes=1,
+                                    arrived_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+        ids.append(d.delivery_id)
+    results = [{"delivery_id": ids[0], "state": "published"}, {"delivery_id": ids[1], "state": "superseded"},
+               {"delivery_id": ids[2], "state": "published"}, {"delivery_id": "x", "state": "rejected"}]
+    assert published_partitions(results, url) == ["city/2026-10-01", "ngo_mll/2026-10-01"]
+    assert published_partitions([{"delivery_id": "x", "state": "rejected"}], url) == []
+    assert partition_key("city", dt.date(2026, 1, 2)) == "city/2026-01-02"
