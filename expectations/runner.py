@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,20 +73,15 @@ def validate(table: pa.Table, suite) -> Validation:
 
 @dataclass
 class _Group:
-    """Rules checked together on one small frame; frame row ``i`` stands for the table rows whose
-    ``codes`` equal ``i`` (or, for ``rows``, the table row ``rows[i]``)."""
+    """Rules checked together on one small frame, and which table rows each frame row stands for."""
 
     part: str
     rules: list
     frame: pa.Table
-    codes: pa.Array | None = None
-    rows: np.ndarray | None = None
+    rows_of: Callable[[list[int]], np.ndarray]
 
     def table_rows(self, positions: list[int]) -> np.ndarray:
-        if self.rows is not None:
-            return self.rows[np.asarray(positions, dtype=np.int64)]
-        mask = pc.is_in(self.codes, value_set=pa.array(positions, self.codes.type))
-        return np.asarray(pc.indices_nonzero(pc.fill_null(mask, False)))
+        return self.rows_of(positions)
 
 
 def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: str) -> Validation:
@@ -143,18 +139,27 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
 
 
 def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Group]:
-    encoded: dict[str, pa.DictionaryArray] = {}
+    distinct: dict[str, pa.Array] = {}
 
-    def encode(column: str) -> pa.DictionaryArray:
-        if column not in encoded:
-            encoded[column] = pc.dictionary_encode(table[column].combine_chunks())
-        return encoded[column]
+    def distinct_of(column: str) -> pa.Array:
+        """The column's distinct values, a null among them if it has any (one hash pass, cached)."""
+        if column not in distinct:
+            distinct[column] = pc.unique(table[column])
+        return distinct[column]
 
-    def with_null(e: pa.DictionaryArray) -> tuple[pa.Array, pa.Array]:
-        """Distinct values plus a null entry at the end; each row's code (nulls → the null entry)."""
-        size = len(e.dictionary)
-        values = pa.concat_arrays([e.dictionary, pa.nulls(1 if e.indices.null_count else 0, e.dictionary.type)])
-        return values, pc.fill_null(e.indices.cast(pa.int64()), size)
+    def holding(column: str, values: pa.Array) -> np.ndarray:
+        """Rows whose value is one of ``values`` (a null among them stands for the missing values)."""
+        present = values.drop_null()
+        mask = pc.is_in(table[column], value_set=present, skip_nulls=True) if len(present) else None
+        if values.null_count:
+            missing = pc.is_null(table[column])
+            mask = missing if mask is None else pc.or_(pc.fill_null(mask, False), missing)
+        if mask is None:
+            return np.array([], dtype=np.int64)
+        return np.asarray(pc.indices_nonzero(pc.fill_null(mask, False)))
+
+    def frame_rows(column: str, frame: pa.Table) -> Callable[[list[int]], np.ndarray]:
+        return lambda positions: holding(column, frame[column].combine_chunks().take(positions))
 
     groups: list[_Group] = []
     by_column: dict[str, list] = defaultdict(list)
@@ -162,34 +167,55 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
         kind, kwargs, _ = rule
         if kind == "ExpectColumnValuesToBeUnique":
             column = kwargs["column"]
-            e = encode(column)
-            occurrences = np.bincount(e.indices.fill_null(len(e.dictionary)).to_numpy(zero_copy_only=False),
-                                      minlength=len(e.dictionary) + 1)
-            occurrences[len(e.dictionary)] = 0  # nulls are not duplicates of each other
-            repeated = occurrences[e.indices.fill_null(len(e.dictionary)).to_numpy(zero_copy_only=False)] > 1
-            rows = np.flatnonzero(repeated)
-            groups.append(_Group(f"unique.{column}", [rule], table.select([column]).take(rows), rows=rows))
+            values = table[column]
+            if len(distinct_of(column).drop_null()) == len(values) - values.null_count:
+                rows = np.array([], dtype=np.int64)  # every present value once: nothing can repeat
+            else:
+                counts = pc.value_counts(values.drop_null())
+                repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+                rows = holding(column, repeated)
+            groups.append(_Group(f"unique.{column}", [rule], table.select([column]).take(rows),
+                                 rows_of=lambda positions, rows=rows: rows[np.asarray(positions, dtype=np.int64)]))
         elif kind == "ExpectColumnPairValuesAToBeGreaterThanB":
-            a_values, a_codes = with_null(encode(kwargs["column_A"]))
-            b_values, b_codes = with_null(encode(kwargs["column_B"]))
-            pairs = pc.dictionary_encode(pc.add(pc.multiply(a_codes, len(b_values)), b_codes))
-            a_of, b_of = np.divmod(pairs.dictionary.to_numpy(), len(b_values))
-            frame = pa.table({kwargs["column_A"]: a_values.take(a_of), kwargs["column_B"]: b_values.take(b_of)})
-            groups.append(_Group(f"pairs.{kwargs['column_A']}.{kwargs['column_B']}", [rule], frame,
-                                 codes=pairs.indices))
+            groups.append(_pairs(table, rule))
         else:
             by_column[kwargs["column"]].append(rule)
     for column, rules in sorted(by_column.items()):
-        e = encode(column)
-        if all(kind == "ExpectColumnValuesToNotBeNull" for kind, _, _ in rules):
-            # One present value stands for all present values; the null entry for the missing ones.
-            present = e.dictionary[:1]
-            values = pa.concat_arrays([present, pa.nulls(1 if e.indices.null_count else 0, e.dictionary.type)])
-            codes = pc.if_else(pc.is_null(e.indices), len(present), 0)
+        values = table[column]
+        if all(kind == "ExpectColumnValuesToNotBeNull" for kind, _, _ in rules) and column not in distinct:
+            # Whether a value is missing does not depend on which value it is: one present value stands
+            # for all present ones, a null for the missing ones. No hashing of the column at all.
+            present = next((chunk.drop_null()[:1] for chunk in values.chunks if chunk.null_count < len(chunk)),
+                           pa.array([], values.type))
+            entries = pa.concat_arrays([present, pa.nulls(1 if values.null_count else 0, values.type)])
         else:
-            values, codes = with_null(e)
-        groups.append(_Group(f"values.{column}", rules, pa.table({column: values}), codes=codes))
+            entries = distinct_of(column)
+        frame = pa.table({column: entries})
+        groups.append(_Group(f"values.{column}", rules, frame, rows_of=frame_rows(column, frame)))
     return groups
+
+
+def _pairs(table: pa.Table, rule: tuple[str, dict, dict]) -> _Group:
+    """Comparisons of two columns, on the distinct pairs of values."""
+    _, kwargs, _ = rule
+    a, b = (pc.dictionary_encode(table[kwargs[k]].combine_chunks()) for k in ("column_A", "column_B"))
+
+    def with_null(e: pa.DictionaryArray) -> tuple[pa.Array, pa.Array]:
+        size = len(e.dictionary)
+        values = pa.concat_arrays([e.dictionary, pa.nulls(1 if e.indices.null_count else 0, e.dictionary.type)])
+        return values, pc.fill_null(e.indices.cast(pa.int64()), size)
+
+    a_values, a_codes = with_null(a)
+    b_values, b_codes = with_null(b)
+    pairs = pc.dictionary_encode(pc.add(pc.multiply(a_codes, len(b_values)), b_codes))
+    a_of, b_of = np.divmod(pairs.dictionary.to_numpy(), len(b_values))
+    frame = pa.table({kwargs["column_A"]: a_values.take(a_of), kwargs["column_B"]: b_values.take(b_of)})
+
+    def rows_of(positions: list[int]) -> np.ndarray:
+        mask = pc.is_in(pairs.indices, value_set=pa.array(positions, pairs.indices.type))
+        return np.asarray(pc.indices_nonzero(pc.fill_null(mask, False)))
+
+    return _Group(f"pairs.{kwargs['column_A']}.{kwargs['column_B']}", [rule], frame, rows_of=rows_of)
 
 
 def validate_contract(table: pa.Table, contract) -> Validation:

@@ -72,3 +72,11 @@ def test_all_distinct_ids_and_no_nulls_pass_every_rule():
 def test_an_empty_table_breaks_nothing():
     outcome = validate_rules(GIVEN.slice(0, 0), RULES, "frames")
     assert outcome.row_failures == {} and len(outcome.results) == len(RULES)
+
+
+def test_a_column_with_no_values_fails_required_on_every_row(gx_suite):
+    table = pa.table({"id": pa.array([None, None, None], pa.string()), "code": ["a", "a", "b"], "fee": [1, 2, 3],
+                      "event_year": [2026] * 3, "birth_year": [2000] * 3})
+    outcome = validate_rules(table, RULES, "frames")
+    assert outcome.row_failures == {0: ["id: required"], 1: ["id: required"], 2: ["id: required"]}
+    assert outcome.row_failures == validate(table, gx_suite).row_failures
