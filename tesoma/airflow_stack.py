@@ -10,6 +10,11 @@ output in ``<home>/stack-logs/<component>.log``::
         stack.api("PATCH", "/api/v2/dags/city_visits", {"is_paused": False})
         stack.airflow("backfill", "create", "--dag-id", "city_visits", ...)
 
+As a context manager it migrates the database, starts the components and waits until they are healthy;
+on leaving it stops them and deletes its temporary AIRFLOW_HOME, unless the block failed (the logs are
+kept for the post-mortem). ``preload`` makes the scheduler import the task code once, for every task
+it forks (see :meth:`AirflowStack.write_preload`).
+
 Local use only: the API server listens on 127.0.0.1 and every caller is an admin (simple auth manager,
 all-admins mode); the JWT secret is random per stack.
 
@@ -168,12 +173,17 @@ class AirflowStack:
         return self.home / "stack-logs"
 
     def airflow(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        """Run one ``airflow …`` command in this stack's environment; output is captured (text)."""
+        """Run one ``airflow …`` command in this stack's environment; output is captured (text) and also
+        appended to ``<home>/stack-logs/cli.log``, so a failure can be read in full afterwards."""
         result = subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=self.env,
                                 capture_output=True, text=True, timeout=timeout, start_new_session=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / "cli.log").open("a") as log:
+            log.write(f"$ airflow {' '.join(args)}  # exit {result.returncode}\n{result.stdout}{result.stderr}\n")
         if check and result.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} exited {result.returncode}:\n"
-                               f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            # stderr first: the traceback is there, stdout may be long (e.g. one line per backfill run)
+            raise RuntimeError(f"airflow {' '.join(args)} exited {result.returncode} (full output in "
+                               f"{self.log_dir / 'cli.log'}):\n{result.stderr[-4000:]}\n{result.stdout[-1000:]}")
         return result
 
     def migrate(self) -> None:
@@ -235,7 +245,7 @@ class AirflowStack:
         deadline = time.monotonic() + wait
         wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
         while True:
-            self._check_alive()
+            self.check_alive()
             health = self.health()
             states = {k: (health.get(k) or {}).get("status") for k in wanted}
             if all(s == "healthy" for s in states.values()):
@@ -244,7 +254,8 @@ class AirflowStack:
                 raise TimeoutError(f"Airflow not healthy after {wait:.0f} s: {states}; logs in {self.log_dir}")
             time.sleep(1)
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
+        """Raise, with the end of its log, when a component has exited (e.g. a crashed scheduler)."""
         dead = {n: c.process.returncode for n, c in self.components.items() if c.process.poll() is not None}
         if dead:
             raise RuntimeError(f"Airflow component(s) exited: {dead}; see {self.log_dir}\n{self.tail(*dead)}")
@@ -330,8 +341,10 @@ class AirflowStack:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.stop()
+        if exc_type is None:
+            self.cleanup()  # a temporary home is kept after a failure: its logs say what happened
 
     # -- REST API v2 -----------------------------------------------------------------------------------
 
