@@ -8,12 +8,12 @@ whose `partition_key` names it. Thin by design: every task calls one `tesoma.ste
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import Asset, AssetAny, PartitionedAssetTimetable, dag, task
 
 import contracts
 from tesoma.feed_config import asset_uri, load
+from tesoma.schedule import task_defaults
 
 TABLES = sorted({t for run in load().values() if run.feed in contracts.available() for t in run.tables})
 ASSETS = [Asset(asset_uri(table), group="warehouse") for table in TABLES]
@@ -49,12 +49,7 @@ catalog up to date and a missed run is repaired by the next.
     catchup=False,
     max_active_runs=1,  # one writer of catalog.duckdb at a time
     tags=["warehouse", "catalog", "privacy"],
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=int(os.environ.get("TESOMA_RETRY_DELAY_SECONDS", "300"))),
-        "retry_exponential_backoff": True,
-    },
+    default_args=task_defaults(),
     doc_md=DOC,
 )
 def catalog():

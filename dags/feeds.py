@@ -13,14 +13,13 @@ Thin by design: every task calls one library function; nothing heavy happens at 
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task
 
 import contracts
 from tesoma.delivery_sensor import DeliverySensor, deadline_alert
 from tesoma.feed_config import FeedRun, asset_uri, load
-from tesoma.schedule import cron
+from tesoma.schedule import cron, task_defaults
 
 
 def feed_dag(run: FeedRun):
@@ -33,13 +32,7 @@ def feed_dag(run: FeedRun):
         catchup=False,
         max_active_runs=4,
         tags=[*(f"partner:{p}" for p in run.partners), f"feed:{run.feed}", run.cadence],
-        default_args={
-            "owner": run.owner,
-            "retries": run.retries,
-            # Minutes in production; the demo and the tests set seconds so a failure shows at once.
-            "retry_delay": dt.timedelta(seconds=int(os.environ.get("TESOMA_RETRY_DELAY_SECONDS", "300"))),
-            "retry_exponential_backoff": True,
-        },
+        default_args=task_defaults(run.owner, run.retries),
         deadline=deadline_alert(run.feed, run.cadence, run.late_after),
         doc_md=run.doc_md(),
     )

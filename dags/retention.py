@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import CronTriggerTimetable, dag, task
+
+from tesoma.schedule import task_defaults
 
 DOC = """
 ### retention — purge identifiable copies past their retention period
@@ -28,12 +29,7 @@ longer than agreed: tell the data protection officer if it stays failed for more
     catchup=False,
     max_active_runs=1,
     tags=["privacy", "maintenance"],
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=int(os.environ.get("TESOMA_RETRY_DELAY_SECONDS", "300"))),
-        "retry_exponential_backoff": True,
-    },
+    default_args=task_defaults(),
     doc_md=DOC,
 )
 def retention():

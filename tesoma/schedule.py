@@ -37,3 +37,13 @@ def run_time_for(delivery_date: dt.date, cadence: str = "daily", run_at: str = "
         nxt = delivery_date + dt.timedelta(days=1)
     hour, minute = (int(x) for x in run_at.split(":"))
     return dt.datetime.combine(nxt, dt.time(hour, minute), tzinfo=ZoneInfo(TIMEZONE)).astimezone(dt.UTC)
+
+
+def task_defaults(owner: str = "data-engineering", retries: int = 2) -> dict:
+    """Airflow ``default_args`` shared by every DAG: retries with exponential backoff. The delay is
+    minutes in production; the demo and the tests set seconds so a failure shows at once."""
+    import os
+
+    return {"owner": owner, "retries": retries,
+            "retry_delay": dt.timedelta(seconds=int(os.environ.get("TESOMA_RETRY_DELAY_SECONDS", "300"))),
+            "retry_exponential_backoff": True}
