@@ -4,7 +4,8 @@
   files of the run's delivery date, exactly as :func:`tesoma.steps.land` will, and succeeds at once when
   they are there (so the demo, the tests and backfills of past dates never wait). Otherwise it defers to
   :class:`DeliveryTrigger`, which runs in Airflow's triggerer and looks again every ``poll_interval``
-  seconds until the files arrive or the sensor's ``timeout`` passes.
+  seconds until the files arrive or the sensor's ``timeout`` passes — unless waiting cannot help (a
+  backfill, or a date whose waiting window is over): then the feed's ``if_not_delivered`` applies at once.
 - :func:`delivery_late` — the callback of each feed DAG's deadline alert (:func:`deadline_alert`): logs,
   in the triggerer, which feed and delivery date are late, which partners have not delivered and whom to
   contact.
@@ -19,9 +20,10 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import AsyncCallback, BaseSensorOperator, DeadlineAlert, DeadlineReference, PokeReturnValue
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -31,6 +33,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRIGGER_PATH = "tesoma.delivery_sensor.DeliveryTrigger"
+# The run_type of runs created by `airflow backfill` / the UI's Backfill (DagRunType.BACKFILL_JOB in Airflow
+# core, DagRunType.BACKFILL in the task SDK: both are this string).
+BACKFILL = "backfill"
+
+
+def utcnow() -> dt.datetime:
+    """The current time; a function of its own so that tests can set the clock."""
+    return dt.datetime.now(dt.UTC)
 
 
 # --- what has arrived -------------------------------------------------------------------------------------
@@ -123,6 +133,9 @@ class DeliverySensor(BaseSensorOperator):
     :param poll_interval: seconds (or a timedelta) between two looks while deferred
     :param timeout: seconds (or a timedelta) before giving up; then the task fails without retrying
         (:class:`~airflow.sdk.exceptions.AirflowSensorTimeout`), or is skipped with ``soft_fail=True``.
+
+    It gives up at once, without deferring, when waiting cannot bring the files: in a backfill, and when
+    the date's waiting window (the run's data interval end + ``timeout``) is already over.
     """
 
     ui_color = "#fdf0d5"
@@ -143,6 +156,32 @@ class DeliverySensor(BaseSensorOperator):
         moment = context.get("logical_date") or context["dag_run"].run_after
         return delivery_date_for(moment, self.cadence)
 
+    def window_end(self, context: Any) -> dt.datetime | None:
+        """When waiting for the run's delivery ends: the end of its data interval (the scheduled time)
+        plus ``timeout``. None when the run has no such moment."""
+        dag_run = context.get("dag_run")
+        start = (context.get("data_interval_end") or context.get("logical_date")
+                 or getattr(dag_run, "run_after", None))
+        return start + dt.timedelta(seconds=self.timeout) if start is not None else None
+
+    def reason_not_to_wait(self, context: Any) -> str | None:
+        """Why deferring could not bring the files, or None when it could."""
+        if getattr(context.get("dag_run"), "run_type", None) == BACKFILL:
+            # A backfill replays past dates: what was delivered is in landing/ already. Waiting up to
+            # ``timeout`` per missing date (NGO Sundays) would only hold the backfill's active runs for hours.
+            return "backfill run"
+        end = self.window_end(context)
+        if end is not None and utcnow() > end:
+            return f"its waiting window ended at {end.isoformat()}"
+        return None
+
+    def not_delivered(self, context: Any) -> NoReturn:
+        """Apply ``if_not_delivered`` now, by the very code path a deferral that timed out takes
+        (``resume_execution`` with Airflow's trigger-timeout signal): :class:`AirflowSensorTimeout`, failing
+        without retry, or a skip with ``soft_fail`` — so the two ways of giving up can never differ."""
+        self.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, context)
+        raise AssertionError("resume_execution returned from a trigger timeout")  # it always raises
+
     def poke(self, context: Any) -> PokeReturnValue:
         day = self.delivery_date(context)
         found = landed(self.feed, day, landing_root())
@@ -156,6 +195,12 @@ class DeliverySensor(BaseSensorOperator):
             self.log.info("%s %s: delivered (%d file(s): %s)", self.feed, summary["delivery_date"],
                           len(summary["files"]), ", ".join(summary["files"]))
             return summary
+        reason = self.reason_not_to_wait(context)
+        if reason is not None:
+            self.log.info("%s %s: not delivered (partners missing: %s); not waiting (%s): if_not_delivered "
+                          "applies now: %s", self.feed, summary["delivery_date"],
+                          ", ".join(summary["partners_missing"]), reason, "skip" if self.soft_fail else "fail")
+            self.not_delivered(context)
         self.log.info("%s %s: not delivered yet (partners missing: %s); waiting in the triggerer, looking every "
                       "%.0f s for up to %.0f s", self.feed, summary["delivery_date"],
                       ", ".join(summary["partners_missing"]), self.poke_interval, self.timeout)

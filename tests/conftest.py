@@ -1,12 +1,14 @@
 """Shared test set-up: an isolated data root and Airflow home per session, and real services.
 
 Airflow reads its configuration when first imported, so the environment is set here, before any test
-module imports it.
+module imports it. The session's directory (Airflow home and metadata database) is removed when the
+session ends; set TESOMA_KEEP_TEST_DATA=1 to keep it for a look.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -23,6 +25,18 @@ os.environ.pop("TESOMA_PSEUDONYM_KEY", None)
 os.environ["TESOMA_RETRY_DELAY_SECONDS"] = "1"
 
 TEST_KEY = "test-key-" + "0123456789abcdef" * 3  # tests only; never a real key
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's directory, which would otherwise pile up under the temp dir run after run.
+
+    A hook rather than a fixture: it runs after every fixture's teardown, when nothing in this process uses
+    the Airflow home any more. ``ignore_errors``: a file still held open must not turn a green run red.
+    """
+    if os.environ.get("TESOMA_KEEP_TEST_DATA"):
+        print(f"\nkept the test session's directory: {_SESSION_DIR}")
+        return
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 def service_available(host: str, port: int) -> bool:

@@ -3,6 +3,9 @@
 SQLite by default; PostgreSQL in production (any SQLAlchemy 2 URL). The invariant it lets anyone check:
 for every processed delivery, ``rows_read = rows_published + rows_quarantined``.
 
+The tables are created by the first :class:`Ledger` of a process (:func:`prepare_schema`), safely when
+parallel Airflow tasks all open a fresh ledger at the same moment.
+
 States of a delivery::
 
     landed ──► staged ──► published ──► superseded (a corrected re-delivery for the same date replaced it)
@@ -18,6 +21,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+# Key of the PostgreSQL advisory lock that serialises schema creation; any constant every tesoma process
+# shares will do (it only has to differ from other applications' keys on the same server).
+SCHEMA_LOCK_KEY = 0x7E50_4A1E
+
+# URLs whose schema this process has already created or checked: later Ledger objects skip the work.
+_prepared_urls: set[str] = set()
 
 deliveries = sa.Table(
     "deliveries",
@@ -72,6 +82,54 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# --- the schema -------------------------------------------------------------------------------------------
+
+def prepare_schema(engine: sa.Engine, url: str) -> None:
+    """Create the tables and add missing columns, once per process and ``url``.
+
+    Two processes may still do it at the same moment (parallel tasks on a fresh ledger). On PostgreSQL
+    :func:`_create_schema` serialises them with a lock; on a database without one, the loser's CREATE
+    fails with "already exists", and it checks the tables once more instead of failing the task.
+    No lock around the set: threads that race here only repeat the idempotent work.
+    """
+    if url in _prepared_urls:
+        return
+    try:
+        _create_schema(engine)
+    except (sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
+        if "already exists" not in str(exc.orig or exc).lower():
+            raise
+        _create_schema(engine)  # the other process has committed its tables by now: this only checks them
+    _prepared_urls.add(url)
+
+
+def _create_schema(engine: sa.Engine) -> None:
+    """``create_all`` and the column upgrade in one transaction; on PostgreSQL under an advisory lock.
+
+    Without the lock, two transactions both see no table and both CREATE it: one fails with DuplicateTable
+    (or a unique violation in pg_type). ``pg_advisory_xact_lock`` makes the second wait until the first
+    has committed, then see its tables; the lock is released with the transaction.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        metadata.create_all(conn)
+        _add_missing_columns(conn)
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Forward-only schema upgrade: nullable columns added in later versions are created in place,
+    so a ledger from an earlier version keeps working (its history stays intact)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        existing = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing and column.nullable:
+                type_ = column.type.compile(dialect=conn.dialect)
+                # Names and types come from our own table definitions, not from input.
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {type_}"))
+
+
 @dataclass(frozen=True)
 class Delivery:
     delivery_id: str
@@ -102,21 +160,7 @@ class Ledger:
 
     def __init__(self, url: str):
         self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
-
-    def _add_missing_columns(self) -> None:
-        """Forward-only schema upgrade: nullable columns added in later versions are created in place,
-        so a ledger from an earlier version keeps working (its history stays intact)."""
-        inspector = sa.inspect(self.engine)
-        with self.engine.begin() as conn:
-            for table in metadata.sorted_tables:
-                existing = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in existing and column.nullable:
-                        type_ = column.type.compile(dialect=self.engine.dialect)
-                        # Names and types come from our own table definitions, not from input.
-                        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {type_}"))
+        prepare_schema(self.engine, url)
 
     def record_landed(self, *, partner: str, feed: str, delivery_date: dt.date, sequence: int,
                       source_name: str, sha256: str, raw_path: str, size_bytes: int,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+import tesoma.delivery_sensor as delivery_sensor
 from tesoma.delivery_sensor import DeliverySensor, DeliveryTrigger, deadline_alert, delivery_late
 from tesoma.schedule import run_time_for
 
@@ -32,6 +33,13 @@ def sensor(feed: str = "city_visits", cadence: str = "daily", **kwargs) -> Deliv
 
 def context(day: dt.date = DAY, cadence: str = "daily") -> dict:
     return {"logical_date": run_time_for(day, cadence)}
+
+
+@pytest.fixture(autouse=True)
+def morning_of_the_run(monkeypatch):
+    """Now is DAY's scheduled run: the dates here are within their waiting window, so the sensor still
+    defers whatever today's date (after the window it gives up at once: test_delivery_sensor_backfill.py)."""
+    monkeypatch.setattr(delivery_sensor, "utcnow", lambda: run_time_for(DAY))
 
 
 # --- the sensor -------------------------------------------------------------------------------------------
