@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -167,13 +169,21 @@ class DelimitedFileConnector(FileConnector):
                     null_values=[""],
                 ),
             )
-            for batch in reader:
-                if report.unreadable_rows or held:
-                    held.append(batch)
-                    continue
-                first = state["rows"] + 1
-                state["rows"] += batch.num_rows
-                yield type_batch(batch, contract, first)
+            # Typing a batch (Arrow compute, which releases the GIL) runs on a second thread while the
+            # reader parses the next block: the two cores work at once. At most two batches wait.
+            with ThreadPoolExecutor(1, thread_name_prefix="type-batch") as typing:
+                typed: deque[Future] = deque()
+                for batch in reader:
+                    if report.unreadable_rows or held:
+                        held.append(batch)
+                        continue
+                    first = state["rows"] + 1
+                    state["rows"] += batch.num_rows
+                    typed.append(typing.submit(type_batch, batch, contract, first))
+                    while len(typed) > 2:
+                        yield typed.popleft().result()
+                while typed:
+                    yield typed.popleft().result()
         except pa.ArrowInvalid as exc:
             # Parse errors other than ragged rows (e.g. an unterminated quote at a cut-off end).
             raise DeliveryRejected(

@@ -78,10 +78,11 @@ class _Group:
     part: str
     rules: list
     frame: pa.Table
-    rows_of: Callable[[list[int]], np.ndarray]
+    rows_of: Callable[[list[int], str | None], np.ndarray]
+    """(failing frame positions, the rule's column) → table rows."""
 
-    def table_rows(self, positions: list[int]) -> np.ndarray:
-        return self.rows_of(positions)
+    def table_rows(self, positions: list[int], column: str | None) -> np.ndarray:
+        return self.rows_of(positions, column)
 
 
 def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: str) -> Validation:
@@ -104,6 +105,7 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
     context()
     outcome = Validation()
     order = {f"{m['column']}: {m['rule']}": i for i, (_, _, m) in enumerate(chosen)}
+    column_of = {f"{m['column']}: {m['rule']}": kw.get("column") for _, kw, m in chosen}
     if table.num_rows == 0:  # nothing to break a rule
         outcome.results = [RuleResult(rule=m["rule"], column=m["column"], failed_rows=0, success=True,
                                       advice=m.get("advice", "")) for _, _, m in chosen]
@@ -122,7 +124,7 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
             for reason in reasons:
                 failing[reason].append(position)
         for reason, positions in failing.items():
-            rows = group.table_rows(positions)
+            rows = group.table_rows(positions, column_of.get(reason))
             counts[reason] += len(rows)
             for row in rows.tolist():
                 failures[row].append(reason)
@@ -144,7 +146,8 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
     def distinct_of(column: str) -> pa.Array:
         """The column's distinct values, a null among them if it has any (one hash pass, cached)."""
         if column not in distinct:
-            distinct[column] = pc.unique(table[column])
+            # Hashing one contiguous array is 2-3x faster than hashing many chunks.
+            distinct[column] = pc.unique(table[column].combine_chunks())
         return distinct[column]
 
     def holding(column: str, values: pa.Array) -> np.ndarray:
@@ -158,8 +161,6 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
             return np.array([], dtype=np.int64)
         return np.asarray(pc.indices_nonzero(pc.fill_null(mask, False)))
 
-    def frame_rows(column: str, frame: pa.Table) -> Callable[[list[int]], np.ndarray]:
-        return lambda positions: holding(column, frame[column].combine_chunks().take(positions))
 
     groups: list[_Group] = []
     by_column: dict[str, list] = defaultdict(list)
@@ -167,19 +168,15 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
         kind, kwargs, _ = rule
         if kind == "ExpectColumnValuesToBeUnique":
             column = kwargs["column"]
-            values = table[column]
-            if len(distinct_of(column).drop_null()) == len(values) - values.null_count:
-                rows = np.array([], dtype=np.int64)  # every present value once: nothing can repeat
-            else:
-                counts = pc.value_counts(values.drop_null())
-                repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-                rows = holding(column, repeated)
+            repeated = _repeated(table[column])
+            rows = holding(column, repeated) if len(repeated) else np.array([], dtype=np.int64)
             groups.append(_Group(f"unique.{column}", [rule], table.select([column]).take(rows),
-                                 rows_of=lambda positions, rows=rows: rows[np.asarray(positions, dtype=np.int64)]))
+                                 rows_of=lambda positions, _, rows=rows: rows[np.asarray(positions, dtype=np.int64)]))
         elif kind == "ExpectColumnPairValuesAToBeGreaterThanB":
             groups.append(_pairs(table, rule))
         else:
             by_column[kwargs["column"]].append(rule)
+    entries_of: dict[str, pa.Array] = {}
     for column, rules in sorted(by_column.items()):
         values = table[column]
         if all(kind == "ExpectColumnValuesToNotBeNull" for kind, _, _ in rules) and column not in distinct:
@@ -190,9 +187,49 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
             entries = pa.concat_arrays([present, pa.nulls(1 if values.null_count else 0, values.type)])
         else:
             entries = distinct_of(column)
-        frame = pa.table({column: entries})
-        groups.append(_Group(f"values.{column}", rules, frame, rows_of=frame_rows(column, frame)))
+        entries_of[column] = entries.combine_chunks() if isinstance(entries, pa.ChunkedArray) else entries
+    # Columns with few distinct values share one frame; a column with many (record ids) gets its own, so
+    # that no other column is padded to its length.
+    small = sorted(c for c, e in entries_of.items() if len(e) <= SHARED_FRAME_ROWS)
+    for columns in ([small] if small else []) + [[c] for c in sorted(set(entries_of) - set(small))]:
+        groups.append(_values_group({c: entries_of[c] for c in columns},
+                                    [r for c in columns for r in by_column[c]], holding))
     return groups
+
+
+SHARED_FRAME_ROWS = 50_000
+"""Columns with at most this many distinct values are validated together in one frame."""
+
+
+def _values_group(entries_of: dict[str, pa.Array], rules: list, holding) -> _Group:
+    """All value rules in one frame, one GX run: each column holds its own entries, padded to the longest
+    by repeating its last entry (a copy of a value gets that value's verdict). A GX run has a fixed cost of
+    ~70 ms whatever the frame's size, so one run instead of one per column saves about a second per suite."""
+    length = max(len(e) for e in entries_of.values())
+    padded = {c: e if len(e) == length else pa.concat_arrays([e, pa.repeat(e[len(e) - 1], length - len(e))])
+              for c, e in entries_of.items()}
+
+    def rows_of(positions: list[int], column: str | None) -> np.ndarray:
+        entries = entries_of[column]
+        at = np.minimum(np.asarray(positions, dtype=np.int64), len(entries) - 1)
+        return holding(column, entries.take(pa.array(np.unique(at))))
+
+    part = "values" if len(entries_of) > 1 else f"values.{next(iter(entries_of))}"
+    return _Group(part, rules, pa.table(padded), rows_of=rows_of)
+
+
+def _repeated(values: pa.ChunkedArray) -> pa.Array:
+    """The present values that occur more than once. DuckDB's parallel group-by reads the Arrow column in
+    place: 0.2 s for 2,000,000 distinct ids, against 0.9 s for Arrow's ``unique`` on the chunked column."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("v", pa.table({"value": values}))
+        found = con.sql("select value from v where value is not null group by value having count(*) > 1")
+        return found.to_arrow_table()["value"].combine_chunks().cast(values.type)
+    finally:
+        con.close()
 
 
 def _pairs(table: pa.Table, rule: tuple[str, dict, dict]) -> _Group:
@@ -211,7 +248,7 @@ def _pairs(table: pa.Table, rule: tuple[str, dict, dict]) -> _Group:
     a_of, b_of = np.divmod(pairs.dictionary.to_numpy(), len(b_values))
     frame = pa.table({kwargs["column_A"]: a_values.take(a_of), kwargs["column_B"]: b_values.take(b_of)})
 
-    def rows_of(positions: list[int]) -> np.ndarray:
+    def rows_of(positions: list[int], _column: str | None) -> np.ndarray:
         mask = pc.is_in(pairs.indices, value_set=pa.array(positions, pairs.indices.type))
         return np.asarray(pc.indices_nonzero(pc.fill_null(mask, False)))
 

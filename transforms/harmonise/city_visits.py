@@ -94,7 +94,10 @@ def harmonise(
 
 def diagnoses_of(events: pa.Table) -> pa.Table:
     """One event_diagnosis row per event that has a diagnosis (city visits carry at most one)."""
-    with_code = events.filter(pc.is_valid(events["diagnosis_code"]))
+    # Only the columns used here are filtered: filtering copies every value it keeps.
+    needed = ["event_id", "person_id", "partner", "feed", "diagnosis_code", "diagnosis_system",
+              "diagnosis_code_source", "delivery_id"]
+    with_code = events.select(needed).filter(pc.is_valid(events["diagnosis_code"]))
     n = with_code.num_rows
     return conform(pa.table({
         "event_id": with_code["event_id"], "person_id": with_code["person_id"], "partner": with_code["partner"],

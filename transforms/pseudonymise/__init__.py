@@ -42,8 +42,16 @@ class IdentitySpec:
     timezone: str = "Europe/Helsinki"  # ages count on the local calendar for instants (UTC) event times
 
 
-def keyed_ids(values: pa.Array, domain: str, key: PseudonymKey) -> pa.Array:
-    """Keyed hash of each value in ``domain``; hashes each distinct value once. Nulls stay null."""
+def keyed_ids(values: pa.Array | pa.ChunkedArray, domain: str, key: PseudonymKey, *,
+              per_row: bool = False) -> pa.Array:
+    """Keyed hash of each value in ``domain``; hashes each distinct value once. Nulls stay null.
+
+    ``per_row`` hashes every row instead, for values that are distinct by contract (record ids):
+    finding the distinct values first would cost more than it saves.
+    """
+    if per_row:
+        text = keyed_hash.to_text(keyed_hash.digests(values.fill_null(""), domain, key))
+        return text if values.null_count == 0 else pc.if_else(pc.is_valid(values), text, pa.scalar(None, pa.string()))
     encoded = pc.dictionary_encode(values)
     hashed = keyed_hash.pseudonyms(encoded.dictionary.to_pylist(), domain, key)
     if len(hashed) == len(values) and values.null_count == 0:
@@ -67,7 +75,7 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
     out = table.drop_columns(dropped)
     problems: pa.Array = pa.nulls(n, pa.string())
     if spec.source_id is not None:
-        event_ids = keyed_ids(table[spec.source_id].combine_chunks(), f"event:{spec.partner}", key)
+        event_ids = keyed_ids(table[spec.source_id], f"event:{spec.partner}", key, per_row=True)
         out = out.drop_columns([spec.source_id]).append_column("event_id", event_ids)
 
     if spec.identity_code is not None:
