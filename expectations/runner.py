@@ -187,6 +187,8 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
             entries = pa.concat_arrays([present, pa.nulls(1 if values.null_count else 0, values.type)])
         else:
             entries = distinct_of(column)
+            if len(entries) > SHARED_FRAME_ROWS:
+                entries = _pattern_suspects(entries, rules)
         entries_of[column] = entries.combine_chunks() if isinstance(entries, pa.ChunkedArray) else entries
     # Columns with few distinct values share one frame; a column with many (record ids) gets its own, so
     # that no other column is padded to its length.
@@ -195,6 +197,35 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
         groups.append(_values_group({c: entries_of[c] for c in columns},
                                     [r for c in columns for r in by_column[c]], holding))
     return groups
+
+
+def _pattern_suspects(entries: pa.Array, rules: list) -> pa.Array:
+    """For a column of many distinct texts checked only by patterns (and "required"): the values that
+    Arrow's RE2 engine finds breaking a pattern, one value that passes and the null — GX then judges
+    those few instead of every record id (2,000,000 ids: 0.15 s in RE2 against ~1 s through pandas).
+
+    Safe only where an RE2 match implies a match by Python's ``re`` (GX's engine): ASCII values and
+    patterns without negated shorthand classes (``\\D \\W \\S \\B``), which RE2 reads more
+    broadly; otherwise, or when RE2 cannot compile a pattern, every value goes to GX as before.
+    """
+    kinds = {kind for kind, _, _ in rules}
+    if not kinds <= {"ExpectColumnValuesToMatchRegex", "ExpectColumnValuesToNotBeNull"} \
+            or not pa.types.is_string(entries.type):
+        return entries
+    patterns = [kwargs["regex"] for kind, kwargs, _ in rules if kind == "ExpectColumnValuesToMatchRegex"]
+    if not patterns or any(re.search(r"\\[DWSB]", p) for p in patterns):
+        return entries
+    present = entries.drop_null()
+    if not pc.all(pc.string_is_ascii(present)).as_py():
+        return entries
+    try:
+        passing = pc.match_substring_regex(present, patterns[0])
+        for pattern in patterns[1:]:
+            passing = pc.and_(passing, pc.match_substring_regex(present, pattern))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return entries
+    return pa.concat_arrays([present.filter(pc.invert(passing)), present.filter(passing)[:1],
+                             pa.nulls(1 if entries.null_count else 0, entries.type)])
 
 
 SHARED_FRAME_ROWS = 50_000

@@ -80,3 +80,41 @@ def test_a_column_with_no_values_fails_required_on_every_row(gx_suite):
     outcome = validate_rules(table, RULES, "frames")
     assert outcome.row_failures == {0: ["id: required"], 1: ["id: required"], 2: ["id: required"]}
     assert outcome.row_failures == validate(table, gx_suite).row_failures
+
+
+def _many_ids(bad: dict[int, str | None], n: int = 60_000) -> pa.Table:
+    """``n`` distinct ids (more than share a frame), some replaced by ``bad`` values."""
+    ids = [bad.get(i, f"K{i:06d}") for i in range(n)]
+    return pa.table({"id": ids})
+
+
+ID_RULES = [
+    ("ExpectColumnValuesToNotBeNull", {"column": "id"}, {"rule": "required", "column": "id"}),
+    ("ExpectColumnValuesToMatchRegex", {"column": "id", "regex": r"^K\d{6}$"}, {"rule": "pattern", "column": "id"}),
+]
+
+
+@pytest.mark.parametrize(("bad", "failing"), [
+    ({5: "X1", 59_999: "K12", 100: None}, [5, 100, 59_999]),  # ASCII: only RE2's suspects reach GX
+    # An Arabic-Indic digit: Python's \d (GX) matches it, RE2's does not; GX's verdict stands.
+    ({7: "K00000٣", 8: "k000008"}, [8]),
+])
+def test_many_distinct_ids_get_the_verdicts_of_one_suite_over_every_row(bad, failing):
+    from expectations.gx_runtime import gx, gxe
+
+    table = _many_ids(bad)
+    full = gx.ExpectationSuite(name="frames.ids", expectations=[getattr(gxe, n)(**kw, meta=m) for n, kw, m in ID_RULES])
+    expected = validate(table, full).row_failures
+    assert validate_rules(table, ID_RULES, "frames").row_failures == expected
+    assert sorted(expected) == failing
+
+
+def test_pattern_suspects_are_few_for_ascii_and_everything_otherwise():
+    from expectations.runner import _pattern_suspects
+
+    values = pa.array([f"K{i:06d}" for i in range(1000)] + ["X1", None])
+    assert _pattern_suspects(values, ID_RULES).to_pylist() == ["X1", "K000000", None]
+    negated = [(k, {**kw, "regex": r"^K\D*"} if "regex" in kw else kw, m) for k, kw, m in ID_RULES]
+    assert len(_pattern_suspects(values, negated)) == len(values)
+    unicode = pa.array(["K00000٣", "K000001"])
+    assert len(_pattern_suspects(unicode, ID_RULES)) == 2
