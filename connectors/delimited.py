@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -59,6 +60,8 @@ def _named(encodings: tuple[str, ...]) -> str:
 
 
 def _decodes(path: Path, encoding: str) -> bool:
+    if encoding in ("utf-8", "utf-8-sig"):
+        return _valid_utf8(path)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     with path.open("rb") as f:
         try:
@@ -69,6 +72,45 @@ def _decodes(path: Path, encoding: str) -> bool:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return False
+    return True
+
+
+def _valid_utf8(path: Path, piece: int = 1 << 24) -> bool:
+    """Whether the file is UTF-8 without NUL bytes. Arrow validates each 16 MiB piece (SIMD: 0.03 s for a
+    350 MiB file, against 0.3-0.7 s for Python's decoder); a character cut by a piece's end is carried
+    over to the next piece."""
+    carry = b""
+    with path.open("rb") as f:
+        while chunk := f.read(piece):
+            if b"\x00" in chunk:
+                return False
+            data = carry + chunk
+            cut = _whole_characters(data)
+            carry = data[cut:]
+            if not _utf8(data[:cut]):
+                return False
+    return not carry
+
+
+def _whole_characters(data: bytes) -> int:
+    """The length of ``data`` without an incomplete UTF-8 sequence at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: its lead is further back
+            continue
+        need = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+        return len(data) - back if back < need else len(data)
+    return len(data)
+
+
+def _utf8(data: bytes) -> bool:
+    if not data:
+        return True
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
+    try:
+        pa.BinaryArray.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.string())
+    except pa.ArrowInvalid:
+        return False
     return True
 
 

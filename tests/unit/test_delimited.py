@@ -333,3 +333,20 @@ def test_discover_by_the_contract_file_name_pattern(tmp_path):
 def test_unknown_feed_has_no_connector():
     with pytest.raises(KeyError, match="city_visits"):
         connectors.for_feed("no_such_feed")
+
+
+@pytest.mark.parametrize(("content", "valid"), [
+    (b"kaynti_id;nimi\r\nK1;abc\r\n", True),
+    ("äö€ €äö".encode() * 3, True),
+    ("äö".encode("cp1252"), False),
+    ("ä".encode()[:1], False),  # cut off in the middle of a character
+    (b"a\x00b", False),
+    (b"", True),
+])
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 1 << 24])
+def test_utf8_check_carries_characters_across_pieces(tmp_path, content, valid, piece):
+    from connectors.delimited import _valid_utf8
+
+    path = tmp_path / "file.csv"
+    path.write_bytes(content)
+    assert _valid_utf8(path, piece) is valid
