@@ -146,8 +146,7 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
     def distinct_of(column: str) -> pa.Array:
         """The column's distinct values, a null among them if it has any (one hash pass, cached)."""
         if column not in distinct:
-            # Hashing one contiguous array is 2-3x faster than hashing many chunks.
-            distinct[column] = pc.unique(table[column].combine_chunks())
+            distinct[column] = _unique(table[column])
         return distinct[column]
 
     def holding(column: str, values: pa.Array) -> np.ndarray:
@@ -247,6 +246,14 @@ def _values_group(entries_of: dict[str, pa.Array], rules: list, holding) -> _Gro
 
     part = "values" if len(entries_of) > 1 else f"values.{next(iter(entries_of))}"
     return _Group(part, rules, pa.table(padded), rows_of=rows_of)
+
+
+def _unique(values: pa.ChunkedArray) -> pa.Array:
+    """Distinct values, a null among them if any. Few distinct values: hashed chunk by chunk (joining the
+    chunks would copy the column); many (ids): joined first, which hashes 2-3 times faster than chunks."""
+    if values.num_chunks > 1 and len(pc.unique(values.chunk(0))) > len(values.chunk(0)) // 10:
+        return pc.unique(values.combine_chunks())
+    return pc.unique(values)
 
 
 def _repeated(values: pa.ChunkedArray) -> pa.Array:
