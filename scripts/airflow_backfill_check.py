@@ -15,7 +15,13 @@ Two ways to run it:
 
       .venv/bin/python scripts/airflow_backfill_check.py [--dag city_visits] [--from 2026-10-02] [--to 2026-10-31]
 
-Exit status 0 when every run of both passes succeeded and the warehouse is byte-identical after the second.
+A date without a delivery does not wait in a backfill: ``wait_for_delivery`` applies the feed's
+``if_not_delivered`` (config/feeds.yaml) at once (tesoma.delivery_sensor). So the check expects, per delivery
+date, what its files in landing/ say: delivered — the run succeeds; not delivered — ``skip``: the run succeeds
+with ``wait_for_delivery`` skipped (the NGO feeds' Sundays), ``fail``: the run fails with it failed.
+
+Exit status 0 when every run of both passes ended as expected and the warehouse is byte-identical after the
+second; 1 when any run ended otherwise (or did not run), or the second pass changed something.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 PASS_TIMEOUT = 3600  # seconds; a 30-day pass takes minutes, a stuck scheduler is reported long before this
 
@@ -43,9 +51,67 @@ def fingerprint(root: Path) -> tuple[str, int]:
     return h.hexdigest(), len(files)
 
 
+# -- what each run must end as ----------------------------------------------------------------------------
+
+DELIVERED = "delivered"  # otherwise a run's outcome is its feed's if_not_delivered: "skip" or "fail"
+# outcome -> (state of the DAG run, state of its wait_for_delivery; None: not looked at)
+EXPECTED_STATES = {DELIVERED: ("success", None), "skip": ("success", "skipped"), "fail": ("failed", "failed")}
+
+
+def expected_outcomes(landing: Path, feed: str, dates: list[dt.date]) -> dict[dt.date, str]:
+    """Per delivery date, how the feed's backfill run must end: ``delivered`` when its files are in
+    landing/ — decided by the sensor's own functions, so ``expect: any`` counts as ``wait_for_delivery``
+    counts — else the feed's ``if_not_delivered``, which the sensor applies at once in a backfill."""
+    from tesoma.delivery_sensor import is_complete, landed
+    from tesoma.feed_config import load
+
+    run = load()[feed]
+    if not run.waits_for_files:  # a pull feed has no wait_for_delivery: it queries the source
+        return dict.fromkeys(dates, DELIVERED)
+    return {d: DELIVERED if is_complete(feed, landed(feed, d, landing), run.expect) else run.if_not_delivered
+            for d in dates}
+
+
+def count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def delivery_date(run: dict, cadence: str) -> dt.date:
+    from tesoma.schedule import delivery_date_for
+
+    return delivery_date_for(dt.datetime.fromisoformat(run["logical_date"].replace("Z", "+00:00")), cadence)
+
+
+def unexpected_runs(get: Callable[[str], dict], dag_id: str, cadence: str, runs: list[dict],
+                    expected: dict[dt.date, str]) -> list[str]:
+    """The runs of ``expected``'s dates that did not end as it says, as "date: expected …, got …", and its
+    dates without a run. For a date without a delivery, ``wait_for_delivery`` itself must be skipped or
+    failed: a run that failed elsewhere (or a sensor that waited and timed out) is not the policy at work."""
+    wrong, seen = [], set()
+    for run in runs:
+        day = delivery_date(run, cadence)
+        if day not in expected:  # another backfill's run (running UI)
+            continue
+        seen.add(day)
+        want_run, want_sensor = EXPECTED_STATES[expected[day]]
+        got_sensor = None
+        if want_sensor is not None:
+            got_sensor = get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}"
+                             f"/taskInstances/wait_for_delivery").get("state")
+        if run["state"] != want_run or got_sensor != want_sensor:
+            wrong.append(f"{day}: expected {expected[day]} (run {want_run}"
+                         f"{f', wait_for_delivery {want_sensor}' if want_sensor else ''}), got run {run['state']}"
+                         f"{f', wait_for_delivery {got_sensor}' if want_sensor else ''}")
+    wrong += [f"{day}: no run" for day in sorted(set(expected) - seen)]
+    return wrong
+
+
 # -- against a running UI (standalone) ------------------------------------------------------------------
 
-def backfill(token: str, dag: str, start: str, end: str) -> tuple[int, dict]:
+def backfill(token: str, dag: str, start: str, end: str) -> tuple[int, list[dict]]:
     from tesoma.airflow_ui import api
 
     created = api("POST", "/api/v2/backfills", token, {
@@ -55,28 +121,35 @@ def backfill(token: str, dag: str, start: str, end: str) -> tuple[int, dict]:
     while not api("GET", f"/api/v2/backfills/{backfill_id}", token).get("completed_at"):
         time.sleep(5)
     runs = api("GET", f"/api/v2/dags/{dag}/dagRuns?limit=200&run_type=backfill", token)["dag_runs"]
-    states: dict[str, int] = {}
-    for run in runs:
-        states[run["state"]] = states.get(run["state"], 0) + 1
-    return backfill_id, states
+    return backfill_id, runs
 
 
 def check_running_ui(args: argparse.Namespace) -> int:
     from tesoma.airflow_ui import api
+    from tesoma.feed_config import load
 
     root = Path(os.environ.get("TESOMA_DATA_ROOT", "data")).resolve()
     token = api("GET", "/auth/token")["access_token"]
     dag = args.dag[0] if args.dag else "city_visits"
+    cadence = load()[dag].cadence
     api("PATCH", f"/api/v2/dags/{dag}", token, {"is_paused": False})
     results = []
     for attempt in (1, 2):
         started = time.monotonic()
-        backfill_id, states = backfill(token, dag, args.start_run, args.end_run)
+        backfill_id, runs = backfill(token, dag, args.start_run, args.end_run)
         fp = fingerprint(root)
         results.append(fp)
-        print(f"backfill {attempt} (id {backfill_id}): runs {states} in {time.monotonic() - started:.0f} s; "
+        # The runs of this range only (the list holds every backfill's), each with the outcome its landing/ says
+        first, last = (dt.datetime.fromisoformat(f"{d}T00:00:00+00:00") for d in (args.start_run, args.end_run))
+        ours = [r for r in runs if first <= dt.datetime.fromisoformat(r["logical_date"].replace("Z", "+00:00"))
+                < last + dt.timedelta(days=1)]
+        expected = expected_outcomes(root / "landing", dag, sorted({delivery_date(r, cadence) for r in ours}))
+        wrong = unexpected_runs(lambda path: api("GET", path, token), dag, cadence, ours, expected)
+        print(f"backfill {attempt} (id {backfill_id}): runs {count(r['state'] for r in ours)} "
+              f"(expected {count(expected.values())}) in {time.monotonic() - started:.0f} s; "
               f"warehouse {fp[1]} files, sha256 {fp[0][:16]}…")
-        if set(states) - {"success"}:
+        if wrong or not ours:
+            print("runs not as expected: " + ("; ".join(wrong) or "none in the range"), file=sys.stderr)
             return 1
     unchanged = results[0] == results[1]
     print("second backfill changed nothing" if unchanged else "second backfill CHANGED the warehouse")
@@ -114,12 +187,14 @@ def task_failures(stack) -> list[str]:
             for m in [re.search(r"'exc_type': '([^']+)'", line)] if m]
 
 
-def run_pass(stack, dags: dict[str, tuple[dt.datetime, dt.datetime]], max_active_runs: int, number: int) -> dict:
+def run_pass(stack, dags: dict[str, tuple[dt.datetime, dt.datetime]], expected: dict[str, dict[dt.date, str]],
+             max_active_runs: int, number: int) -> dict:
     """One backfill of every DAG at once with ``airflow backfill create``; waits until each is complete.
 
     Returns per DAG: the backfill id, the states of its runs, how many of them ran in this pass (started
     after it began: with ``--reprocess-behavior completed`` the second pass clears and re-runs the same
-    DAG runs), and the seconds from create to complete.
+    DAG runs, the failed ones too), the runs that did not end as ``expected`` (:func:`unexpected_runs`)
+    and the seconds from create to complete.
     """
     began = dt.datetime.now(dt.UTC)
     started = time.monotonic()
@@ -147,14 +222,13 @@ def run_pass(stack, dags: dict[str, tuple[dt.datetime, dt.datetime]], max_active
             backfills = stack.api("GET", f"/api/v2/backfills?dag_id={dag_id}&limit=100")["backfills"]
             latest = max(backfills, key=lambda b: b["id"])
             if latest.get("completed_at"):
+                seconds = time.monotonic() - started
                 runs = stack.dag_runs(dag_id, run_type="backfill")
-                states: dict[str, int] = {}
-                for run in runs:
-                    states[run["state"]] = states.get(run["state"], 0) + 1
                 reran = sum(1 for r in runs if r.get("start_date") and
                             dt.datetime.fromisoformat(r["start_date"].replace("Z", "+00:00")) >= began)
-                result[dag_id] = {"backfill_id": latest["id"], "states": states, "ran": reran,
-                                  "seconds": time.monotonic() - started}
+                wrong = unexpected_runs(lambda path: stack.api("GET", path), dag_id, "daily", runs, expected[dag_id])
+                result[dag_id] = {"backfill_id": latest["id"], "states": count(r["state"] for r in runs),
+                                  "ran": reran, "unexpected": wrong, "seconds": seconds}
                 pending.discard(dag_id)
         if time.monotonic() > deadline:
             raise TimeoutError(f"pass {number}: backfills of {sorted(pending)} not complete after {PASS_TIMEOUT} s")
@@ -163,15 +237,6 @@ def run_pass(stack, dags: dict[str, tuple[dt.datetime, dt.datetime]], max_active
             print(f"  pass {number}: {time.monotonic() - started:.0f} s, waiting for {sorted(pending)}", flush=True)
         time.sleep(3 if pending else 0)
     return result
-
-
-def _dates_without_delivery(root: Path, feeds: list[str], start: dt.date, days: int) -> dict[str, list[dt.date]]:
-    import connectors
-
-    landing = root / "landing"
-    dates = [start + dt.timedelta(days=i) for i in range(days)]
-    missing = {f: [d for d in dates if not connectors.for_feed(f).discover_all(landing, d)] for f in feeds}
-    return {f: d for f, d in missing.items() if d}
 
 
 def check_postgres(args: argparse.Namespace) -> int:
@@ -198,18 +263,17 @@ def check_postgres(args: argparse.Namespace) -> int:
     timings["generate demo data"] = time.monotonic() - t
     print(f"data root {root}: {args.days} days from {args.start} ({args.residents} residents) "
           f"in {timings['generate demo data']:.1f} s")
-    # A drop feed's first task (wait_for_delivery) waits in the triggerer, up to the feed's wait_up_to, for
-    # a delivery that is not there, even in a backfill of past dates; with max_active_runs such runs hold
-    # up the whole backfill for hours. Say so up front instead of appearing to hang.
-    missing = _dates_without_delivery(root, feeds, args.start, args.days)
-    if missing and not args.allow_missing:
-        for feed, days in missing.items():
-            print(f"{feed}: no delivery for {len(days)} date(s) ({', '.join(map(str, days))}): its runs would "
-                  f"wait {runs[feed].wait_up_to} each for them", file=sys.stderr)
-        print("leave those feeds out (--dag), or pass --allow-missing to wait", file=sys.stderr)
-        if not args.data_root:
-            shutil.rmtree(root, ignore_errors=True)
-        return 2
+    # Dates without a delivery (the NGO feeds' Sundays) are part of the check, not left out: in a backfill
+    # wait_for_delivery does not wait for them but applies if_not_delivered at once, and the check holds
+    # each run to the outcome its landing/ says.
+    dates = [args.start + dt.timedelta(days=i) for i in range(args.days)]
+    expected = {f: expected_outcomes(root / "landing", f, dates) for f in feeds}
+    for feed, outcomes in expected.items():
+        missing = [str(d) for d, o in outcomes.items() if o != DELIVERED]
+        if missing:
+            print(f"{feed}: no delivery for {len(missing)} date(s) ({', '.join(missing)}): if_not_delivered "
+                  f"{runs[feed].if_not_delivered}, so those runs must end "
+                  f"{'successful with their tasks skipped' if runs[feed].if_not_delivered == 'skip' else 'failed'}")
     print(f"backfill {', '.join(feeds)}: runs {windows[feeds[0]][0].isoformat()} … {windows[feeds[0]][1].isoformat()}")
 
     passes, prints, summaries = [], [], []
@@ -234,7 +298,7 @@ def check_postgres(args: argparse.Namespace) -> int:
             timings["DAGs parsed"] = time.monotonic() - t
             for number in (1, 2):
                 failed_before = len(task_failures(stack))
-                result = run_pass(stack, windows, args.max_active_runs, number)
+                result = run_pass(stack, windows, expected, args.max_active_runs, number)
                 failures = task_failures(stack)[failed_before:]
                 passes.append(result)
                 prints.append(fingerprint(root))
@@ -242,8 +306,10 @@ def check_postgres(args: argparse.Namespace) -> int:
                 seconds = max(r["seconds"] for r in result.values())
                 timings[f"pass {number}"] = seconds
                 for dag_id, r in result.items():
-                    print(f"  pass {number}: {dag_id} backfill {r['backfill_id']}: runs {r['states']}, "
-                          f"{r['ran']} ran in this pass, {r['seconds']:.0f} s")
+                    print(f"  pass {number}: {dag_id} backfill {r['backfill_id']}: runs {r['states']} (expected "
+                          f"{count(expected[dag_id].values())}), {r['ran']} ran in this pass, {r['seconds']:.0f} s")
+                    for line in r["unexpected"]:
+                        print(f"  pass {number}: {dag_id} NOT AS EXPECTED {line}", flush=True)
                 print(f"  pass {number}: warehouse {prints[-1][1]} Parquet files, sha256 {prints[-1][0]}")
                 print(f"  pass {number}: ledger (feed, state): (deliveries, rows read, published, quarantined) "
                       f"{summaries[-1]}")
@@ -268,12 +334,12 @@ def check_postgres(args: argparse.Namespace) -> int:
     print("timings: " + "; ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     if not ok:
         return 1
-    all_success = all(set(r["states"]) == {"success"} and r["ran"] == args.days for p in passes for r in p.values())
+    as_expected = all(not r["unexpected"] and r["ran"] == args.days for p in passes for r in p.values())
     unchanged = prints[0] == prints[1] and summaries[0] == summaries[1]
-    print(f"every run of both passes succeeded and ran: {all_success}")
+    print(f"every run of both passes ran and ended as its delivery says: {as_expected}")
     print("second backfill changed nothing (Parquet hash and ledger accounting identical)" if unchanged
           else f"second backfill CHANGED the warehouse: {prints} {summaries}")
-    return 0 if all_success and unchanged and not left else 1
+    return 0 if as_expected and unchanged and not left else 1
 
 
 def main() -> int:
@@ -294,8 +360,9 @@ def main() -> int:
     parser.add_argument("--no-preload", action="store_true",
                         help="--postgres: do not pre-import the task code in the scheduler (slower; production-like)")
     parser.add_argument("--data-root", type=Path, help="--postgres: generate into this folder (default: temporary)")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="--postgres: backfill dates without a delivery too (their runs wait for it)")
+    # No longer needed: dates without a delivery are always backfilled (they do not wait). Still accepted,
+    # so that commands written for the earlier check keep working.
+    parser.add_argument("--allow-missing", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true",
                         help="--postgres: keep the Airflow home and the data root (always kept after a failure)")
     parser.add_argument("--from", dest="start_run", default="2026-10-02", help="running UI: first run date")
