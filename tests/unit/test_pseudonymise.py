@@ -227,6 +227,23 @@ def test_event_id_is_keyed_in_the_partner_domain():
     assert set(other_partner["event_id"].to_pylist()).isdisjoint(out["event_id"].to_pylist())
 
 
+def test_event_ids_hashed_ahead_give_the_same_table():
+    from transforms.pseudonymise import EventIds
+
+    table = pa.concat_tables([visits(["131052-308T", "010190-123F"]), visits(["131052-308T"])])  # two chunks
+    ahead = EventIds(table, SPEC, KEY).result()
+    assert pseudonymise(table, SPEC, KEY, event_ids=ahead).equals(pseudonymise(table, SPEC, KEY))
+    with pytest.raises(ValueError, match="2 event ids given for 3 rows"):
+        pseudonymise(table, SPEC, KEY, event_ids=ahead[:2])
+
+
+def test_per_row_keyed_ids_equal_distinct_ones_across_chunks_and_nulls():
+    values = pa.chunked_array([["a", "b", None, "ä"], pa.array(["x", "c", "a"]).slice(1)])
+    per_row = keyed_ids(values, "event:city", KEY, per_row=True)
+    assert per_row.to_pylist() == keyed_ids(values.combine_chunks(), "event:city", KEY).to_pylist()
+    assert per_row.to_pylist()[2] is None and per_row.to_pylist()[0] == per_row.to_pylist()[5]
+
+
 def test_keyed_ids_keeps_nulls():
     out = keyed_ids(pa.array(["a", None, "a"]), "event:city", KEY)
     assert out.to_pylist()[1] is None

@@ -26,7 +26,7 @@ from transforms.pseudonymise.keys import KeyProblem, PseudonymKey
 
 ERRORS = "_errors"
 
-__all__ = ["IdentitySpec", "KeyProblem", "PseudonymKey", "keyed_ids", "pseudonymise"]
+__all__ = ["EventIds", "IdentitySpec", "KeyProblem", "PseudonymKey", "keyed_ids", "pseudonymise"]
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,29 @@ def keyed_ids(values: pa.Array | pa.ChunkedArray, domain: str, key: PseudonymKey
     return pc.take(hashed, encoded.indices)
 
 
-def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.Table:
+class EventIds:
+    """A delivery's keyed ``event_id`` (one per row, from the partner's record id), hashed on a thread of its
+    own while the caller goes on (duplicates, contract checks: DuckDB and Arrow work that leaves Python's
+    lock free). Hand :meth:`result` to :func:`pseudonymise`, filtered like the rows.
+    """
+
+    def __init__(self, table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="event-ids")
+        self._future = self._pool.submit(keyed_ids, table[spec.source_id], f"event:{spec.partner}", key,
+                                         per_row=True)
+        self._pool.shutdown(wait=False)
+
+    def result(self) -> pa.Array:
+        return self._future.result()
+
+
+def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
+                 event_ids: pa.Array | pa.ChunkedArray | None = None) -> pa.Table:
     """Replace the identity code by ``person_id``/``person_id_kind``, add ``birth_year``, ``sex`` and
     ``age_at_event``, drop direct identifiers. Returns a new table; the input is not modified.
+    ``event_ids``, if given, are the rows' keyed record ids already computed (:class:`EventIds`).
 
     A person without an identity code but with a partner-local id (e.g. a private provider's patient
     number, an NGO's member number) gets a pseudonym in that partner's own domain, kind ``partner_local``.
@@ -75,7 +95,10 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> pa.T
     out = table.drop_columns(dropped)
     problems: pa.Array = pa.nulls(n, pa.string())
     if spec.source_id is not None:
-        event_ids = keyed_ids(table[spec.source_id], f"event:{spec.partner}", key, per_row=True)
+        if event_ids is None:
+            event_ids = keyed_ids(table[spec.source_id], f"event:{spec.partner}", key, per_row=True)
+        elif len(event_ids) != n:
+            raise ValueError(f"{len(event_ids)} event ids given for {n} rows")
         out = out.drop_columns([spec.source_id]).append_column("event_id", event_ids)
 
     if spec.identity_code is not None:
