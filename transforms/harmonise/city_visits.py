@@ -23,8 +23,10 @@ class CityVisitMaps:
 def local_to_utc(local: pa.ChunkedArray | pa.Array, timezone: str) -> pa.Array:
     """Wall-clock times in ``timezone`` → UTC. In the autumn DST overlap the earlier instant is taken;
     a time in the spring gap is shifted forward (it cannot have happened on a clock)."""
-    stamped = pc.assume_timezone(local, timezone, ambiguous="earliest", nonexistent="latest")
-    return pc.cast(stamped, pa.timestamp("us", tz="UTC"))
+    # A day's visits start at a few thousand distinct minutes: convert each once, spread with ``take``.
+    encoded = pc.dictionary_encode(local.combine_chunks() if isinstance(local, pa.ChunkedArray) else local)
+    stamped = pc.assume_timezone(encoded.dictionary, timezone, ambiguous="earliest", nonexistent="latest")
+    return pc.take(pc.cast(stamped, pa.timestamp("us", tz="UTC")), encoded.indices)
 
 
 def to_service_event(
@@ -93,16 +95,22 @@ def harmonise(
 
 
 def diagnoses_of(events: pa.Table) -> pa.Table:
-    """One event_diagnosis row per event that has a diagnosis (city visits carry at most one)."""
-    # Only the columns used here are filtered: filtering copies every value it keeps.
-    needed = ["event_id", "person_id", "partner", "feed", "diagnosis_code", "diagnosis_system",
-              "diagnosis_code_source", "delivery_id"]
+    """One event_diagnosis row per event that has a diagnosis (city visits carry at most one). ``events``
+    are one delivery's: partner, feed and delivery_id are the same on every row."""
+    # Only the columns that vary are filtered (filtering copies every value it keeps); the delivery's
+    # constants are made anew at the filtered length.
+    needed = ["event_id", "person_id", "diagnosis_code", "diagnosis_system", "diagnosis_code_source"]
     with_code = events.select(needed).filter(pc.is_valid(events["diagnosis_code"]))
     n = with_code.num_rows
+
+    def same_for_all(name: str) -> pa.Array:
+        first = events[name][0].as_py() if events.num_rows else None
+        return constant(first, n) if first is not None else pa.nulls(n, pa.string())
+
     return conform(pa.table({
-        "event_id": with_code["event_id"], "person_id": with_code["person_id"], "partner": with_code["partner"],
-        "feed": with_code["feed"], "diagnosis_code": with_code["diagnosis_code"],
+        "event_id": with_code["event_id"], "person_id": with_code["person_id"], "partner": same_for_all("partner"),
+        "feed": same_for_all("feed"), "diagnosis_code": with_code["diagnosis_code"],
         "diagnosis_system": with_code["diagnosis_system"], "diagnosis_code_source": with_code["diagnosis_code_source"],
         "diagnosis_system_source": pa.nulls(n, pa.string()), "is_primary": pa.array([True] * n, pa.bool_()),
-        "delivery_id": with_code["delivery_id"],
+        "delivery_id": same_for_all("delivery_id"),
     }), EVENT_DIAGNOSIS)
