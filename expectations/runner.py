@@ -234,9 +234,12 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _many_distinct(values: pa.ChunkedArray) -> bool:
-    """Whether a column looks like ids rather than codes: its first chunk is more than 10% distinct."""
-    first = values.chunk(0) if values.num_chunks else pa.array([], values.type)
-    return len(values) > SHARED_FRAME_ROWS and len(pc.unique(first)) > len(first) // 10
+    """Whether a column looks like ids rather than codes: its first 65,536 values are more than 10%
+    distinct."""
+    if len(values) <= SHARED_FRAME_ROWS:
+        return False
+    sample = values.slice(0, 65_536)
+    return len(pc.unique(sample)) > len(sample) // 10
 
 
 SHARED_FRAME_ROWS = 50_000
@@ -263,7 +266,7 @@ def _values_group(entries_of: dict[str, pa.Array], rules: list, holding) -> _Gro
 def _unique(values: pa.ChunkedArray) -> pa.Array:
     """Distinct values, a null among them if any. Few distinct values: hashed chunk by chunk (joining the
     chunks would copy the column); many (ids): joined first, which hashes 2-3 times faster than chunks."""
-    if values.num_chunks > 1 and _many_distinct(values):
+    if values.num_chunks > 1 and _many_distinct(values):  # (a single chunk is contiguous already)
         return pc.unique(values.combine_chunks())
     return pc.unique(values)
 
