@@ -126,6 +126,28 @@ def test_unknown_codes_map_to_null_are_counted_and_kept_as_source():
                                      "contact_modes": 1, "diagnosis_systems": 1}
 
 
+def test_large_deliveries_computed_on_two_threads_give_the_same_table(monkeypatch):
+    import transforms.harmonise as harmonise_module
+
+    table = city_rows(palvelu=["TK_VO", "XYZ"], ammattiryhma=["PSYK", "LAAK"], tila=["toteutunut", "siirretty"],
+                      yhteystapa=["R99", "R10"], diagnoosi_luokitus=["ICPC2", "SNOMED"])
+    serial, serial_report = harmonise(table)
+    monkeypatch.setattr(harmonise_module, "PARALLEL_ROWS", 1)  # every table counts as large
+    threads: set[str] = set()
+    real = harmonise_module.ThreadPoolExecutor
+
+    def recording(*args, **kwargs):
+        pool = real(*args, **kwargs)
+        pool.submit(lambda: threads.add(__import__("threading").current_thread().name)).result()
+        return pool
+
+    monkeypatch.setattr(harmonise_module, "ThreadPoolExecutor", recording)
+    parallel, parallel_report = harmonise(table)
+    assert threads and all(name.startswith("harmonise") for name in threads)
+    assert parallel.equals(serial, check_metadata=True)
+    assert parallel_report.unmapped == serial_report.unmapped
+
+
 def test_null_source_values_are_not_unmapped():
     out, report = harmonise(city_rows(palvelu=[None, "SHT"], diagnoosi_luokitus=[None, None]))
     assert out["service_area"].to_pylist() == [None, "dental_care"]

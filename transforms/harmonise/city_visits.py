@@ -7,7 +7,16 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
+from transforms.harmonise import (
+    CodeMap,
+    Context,
+    HarmoniseReport,
+    Mapping,
+    columns_of,
+    computed,
+    conform,
+    constant,
+)
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
 
 
@@ -41,36 +50,37 @@ def to_service_event(
 
     diagnosis_source = col("diagnoosi")
     start_local = col("alkuaika")
-    columns = {
-        "event_id": col("event_id"),
-        "person_id": col("person_id"),
-        "person_id_kind": col("person_id_kind"),
-        "partner": constant(partner, n),
-        "feed": constant(feed, n),
-        "service_area": maps.service_area.apply(col("palvelu"), report),
-        "service_code_source": col("palvelu"),
-        "contact_mode": col("yhteystapa"),
-        "contact_mode_label": maps.contact_mode_label.apply(col("yhteystapa"), report),
-        "professional_group": maps.professional_group.apply(col("ammattiryhma"), report),
-        "professional_group_source": col("ammattiryhma"),
-        "unit_code": col("toimipiste"),
-        "event_start": local_to_utc(start_local, timezone),
-        "event_date": pc.cast(start_local, pa.date32()),
-        "duration_min": col("kesto_min"),
-        "status": maps.status.apply(col("tila"), report),
-        "status_source": col("tila"),
-        "diagnosis_code": pc.utf8_upper(pc.utf8_trim_whitespace(diagnosis_source)),
-        "diagnosis_system": maps.diagnosis_system.apply(col("diagnoosi_luokitus"), report),
-        "diagnosis_code_source": diagnosis_source,
-        "birth_year": col("birth_year"),
-        "age_at_event": col("age_at_event"),
-        "sex": col("sex"),
-        "home_municipality": col("kotikunta"),
-        "home_postal_code": col("postinumero"),
-        "client_fee_eur": col("asiakasmaksu"),
-        "source_updated_at": local_to_utc(col("paivitetty"), timezone),
-        "delivery_id": constant(delivery_id, n),
-    }
+    # Each column is an independent pass over every row: on a large delivery two threads share them.
+    columns = computed({
+        "event_id": lambda: col("event_id"),
+        "person_id": lambda: col("person_id"),
+        "person_id_kind": lambda: col("person_id_kind"),
+        "partner": lambda: constant(partner, n),
+        "feed": lambda: constant(feed, n),
+        "service_area": lambda: maps.service_area.apply(col("palvelu"), report),
+        "service_code_source": lambda: col("palvelu"),
+        "contact_mode": lambda: col("yhteystapa"),
+        "contact_mode_label": lambda: maps.contact_mode_label.apply(col("yhteystapa"), report),
+        "professional_group": lambda: maps.professional_group.apply(col("ammattiryhma"), report),
+        "professional_group_source": lambda: col("ammattiryhma"),
+        "unit_code": lambda: col("toimipiste"),
+        "event_start": lambda: local_to_utc(start_local, timezone),
+        "event_date": lambda: pc.cast(start_local, pa.date32()),
+        "duration_min": lambda: col("kesto_min"),
+        "status": lambda: maps.status.apply(col("tila"), report),
+        "status_source": lambda: col("tila"),
+        "diagnosis_code": lambda: pc.utf8_upper(pc.utf8_trim_whitespace(diagnosis_source)),
+        "diagnosis_system": lambda: maps.diagnosis_system.apply(col("diagnoosi_luokitus"), report),
+        "diagnosis_code_source": lambda: diagnosis_source,
+        "birth_year": lambda: col("birth_year"),
+        "age_at_event": lambda: col("age_at_event"),
+        "sex": lambda: col("sex"),
+        "home_municipality": lambda: col("kotikunta"),
+        "home_postal_code": lambda: col("postinumero"),
+        "client_fee_eur": lambda: col("asiakasmaksu"),
+        "source_updated_at": lambda: local_to_utc(col("paivitetty"), timezone),
+        "delivery_id": lambda: constant(delivery_id, n),
+    }, n)
     return conform(pa.table(columns), SERVICE_EVENT), report
 
 
