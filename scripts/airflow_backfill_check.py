@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+import urllib.error
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -114,9 +116,18 @@ def unexpected_runs(get: Callable[[str], dict], dag_id: str, cadence: str, runs:
 def backfill(token: str, dag: str, start: str, end: str) -> tuple[int, list[dict]]:
     from tesoma.airflow_ui import api
 
-    created = api("POST", "/api/v2/backfills", token, {
-        "dag_id": dag, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T23:59:59Z",
-        "reprocess_behavior": "completed", "max_active_runs": 4})
+    try:
+        created = api("POST", "/api/v2/backfills", token, {
+            "dag_id": dag, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T23:59:59Z",
+            "reprocess_behavior": "completed", "max_active_runs": 4})
+    except urllib.error.HTTPError as exc:
+        if exc.code != 503:
+            raise
+        # Airflow 3.3 on SQLite: "Backfill creation is not supported on SQLite under concurrent access"
+        # (seen 2026-11-24: 10 of 30 runs created, then 503). The runs already created stay and run.
+        detail = json.loads(exc.read() or b"{}").get("detail", "database is locked")
+        sys.exit(f"Airflow refused the backfill: {detail}\nBackfill long ranges with the PostgreSQL "
+                 "metadata database: .venv/bin/python scripts/airflow_backfill_check.py --postgres --days 30")
     backfill_id = created["id"]
     while not api("GET", f"/api/v2/backfills/{backfill_id}", token).get("completed_at"):
         time.sleep(5)
