@@ -84,10 +84,10 @@ def _valid_utf8(path: Path, piece: int = 1 << 24) -> bool:
         while chunk := f.read(piece):
             if b"\x00" in chunk:
                 return False
-            data = carry + chunk
+            data = carry + chunk if carry else chunk
             cut = _whole_characters(data)
             carry = data[cut:]
-            if not _utf8(data[:cut]):
+            if not _utf8(memoryview(data)[:cut]):
                 return False
     return not carry
 
@@ -103,7 +103,7 @@ def _whole_characters(data: bytes) -> int:
     return len(data)
 
 
-def _utf8(data: bytes) -> bool:
+def _utf8(data: bytes | memoryview) -> bool:
     if not data:
         return True
     offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))

@@ -80,12 +80,8 @@ def cross_table(harmonised: dict[str, pa.Table]) -> list[dict]:
 def _orphans(children: pa.Table, parents: pa.Table) -> int:
     """Rows of ``children`` whose ``event_id`` is not among ``parents``' (a null never matches). DuckDB's
     parallel anti-join: 0.1 s for 2,000,000 events, against 0.6 s for Arrow's ``is_in``."""
-    import duckdb
+    from transforms.arrow_sql import query
 
-    con = duckdb.connect()
-    try:
-        con.register("children", children)
-        con.register("parents", parents)
-        return con.sql("select count(*) from children anti join parents using (event_id)").fetchall()[0][0]
-    finally:
-        con.close()
+    counted = query("select count(*) as n from children anti join parents using (event_id)",
+                    children=children, parents=parents)
+    return counted["n"][0].as_py()

@@ -160,7 +160,6 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
             return np.array([], dtype=np.int64)
         return np.asarray(pc.indices_nonzero(pc.fill_null(mask, False)))
 
-
     groups: list[_Group] = []
     by_column: dict[str, list] = defaultdict(list)
     for rule in chosen:
@@ -188,7 +187,7 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
             # Record ids: RE2 looks at every row once instead of first finding 2,000,000 distinct values.
             suspects = _pattern_suspects(values, rules) if _many_distinct(values) else None
             entries = suspects if suspects is not None else distinct_of(column)
-        entries_of[column] = entries.combine_chunks() if isinstance(entries, pa.ChunkedArray) else entries
+        entries_of[column] = _array(entries)
     # Columns with few distinct values share one frame; a column with many (record ids) gets its own, so
     # that no other column is padded to its length.
     small = sorted(c for c, e in entries_of.items() if len(e) <= SHARED_FRAME_ROWS)
@@ -273,20 +272,15 @@ def _unique(values: pa.ChunkedArray) -> pa.Array:
 
 def _repeated(values: pa.ChunkedArray) -> pa.Array:
     """The present values that occur more than once. DuckDB's parallel group-by reads the Arrow column in
-    place: 0.2 s for 2,000,000 distinct ids, against 0.9 s for Arrow's ``unique`` on the chunked column."""
-    import duckdb
+    place: 0.2 s for 2,000,000 distinct ids, against 0.9 s for Arrow's ``unique`` on the chunked column.
+    Values are compared only where their 64-bit hashes repeat: grouping 2,000,000 hashes is cheaper than
+    grouping 2,000,000 texts, and ids rarely repeat."""
+    from transforms.arrow_sql import query
 
-    con = duckdb.connect()
-    try:
-        con.register("v", pa.table({"value": values}))
-        # Values are compared only where their 64-bit hashes repeat: grouping 2,000,000 hashes is cheaper
-        # than grouping 2,000,000 texts, and ids rarely repeat.
-        found = con.sql("with shared as (select hash(value) as h from v where value is not null group by h "
-                        "having count(*) > 1) select value from v where value is not null and hash(value) in "
-                        "(select h from shared) group by value having count(*) > 1")
-        return found.to_arrow_table()["value"].combine_chunks().cast(values.type)
-    finally:
-        con.close()
+    found = query("with shared as (select hash(value) as h from v where value is not null group by h "
+                  "having count(*) > 1) select value from v where value is not null and hash(value) in "
+                  "(select h from shared) group by value having count(*) > 1", v=pa.table({"value": values}))
+    return found["value"].combine_chunks().cast(values.type)
 
 
 def _pairs(table: pa.Table, rule: tuple[str, dict, dict]) -> _Group:

@@ -6,6 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_sql import query
+
 
 def exact_duplicates(table: pa.Table, columns: list[str], row_column: str = "_row") -> pa.Array:
     """Boolean mask: True for each row that repeats an earlier row in every one of ``columns``."""
@@ -30,18 +32,10 @@ def exact_duplicates(table: pa.Table, columns: list[str], row_column: str = "_ro
 
 def _hash_repeats(keys: pa.Table, columns: list[str]) -> np.ndarray:
     """True for each row whose hash over ``columns`` (nulls included) is shared with another row."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.register("rows", keys)
-        # Column names come from the contract, quoted as identifiers; no value is ever part of the SQL.
-        hashes = con.sql(f"select hash({_quoted(columns)}) as h from rows").to_arrow_table()["h"]  # noqa: S608
-        # DuckDB's parallel group-by finds the shared hashes (a sort with NumPy took 1-2 s for 2,000,000).
-        con.register("hashes", pa.table({"h": hashes}))
-        shared = con.sql("select h from hashes group by h having count(*) > 1").to_arrow_table()["h"]
-    finally:
-        con.close()
+    # Column names come from the contract, quoted as identifiers; no value is ever part of the SQL.
+    hashes = query(f"select hash({_quoted(columns)}) as h from rows", rows=keys)["h"]  # noqa: S608
+    # DuckDB's parallel group-by finds the shared hashes (a sort with NumPy took 1-2 s for 2,000,000).
+    shared = query("select h from hashes group by h having count(*) > 1", hashes=pa.table({"h": hashes}))["h"]
     if len(shared) == 0:
         return np.zeros(len(hashes), dtype=bool)
     return pc.is_in(hashes, value_set=shared.combine_chunks()).to_numpy(zero_copy_only=False)
@@ -58,16 +52,9 @@ def _first_rows(keys: pa.Table, columns: list[str], row_column: str) -> pa.Array
     Arrow's own group-by on wide tables (2,000,000 rows × 20 columns: 1.6 s against 6.7 s). It is an
     in-memory computation on data already in this process: no I/O.
     """
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.register("rows", keys)
-        # Column names come from the contract, quoted as identifiers; no value is ever part of the SQL.
-        result = con.sql(f'select min("{row_column}") as first from rows group by {_quoted(columns)}')  # noqa: S608
-        return result.to_arrow_table()["first"].combine_chunks()
-    finally:
-        con.close()
+    # Column names come from the contract, quoted as identifiers; no value is ever part of the SQL.
+    result = query(f'select min("{row_column}") as first from rows group by {_quoted(columns)}', rows=keys)  # noqa: S608
+    return result["first"].combine_chunks()
 
 
 def _groupable(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
