@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -29,6 +30,6 @@ class CityVisitsCsv(DelimitedFileConnector):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
             arrays = [batch.column(name).cast(schema.field(name).type) for name in self.contract.column_names]
             n = batch.num_rows
-            arrays += [pa.array(range(first, first + n), pa.int64()), pa.nulls(n, pa.string())]
+            arrays += [pa.array(np.arange(first, first + n, dtype=np.int64)), pa.nulls(n, pa.string())]
             first += batch.num_rows
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)

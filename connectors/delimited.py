@@ -300,7 +300,7 @@ def type_batch(batch: pa.RecordBatch, contract: contracts.FeedContract, first_ro
         arrays.append(pc.take(typed, encoded.indices))
         reason = pa.array([f"{column.name}: {_RULE[column.logical_type]}"], pa.string())
         errors.append(pc.take(pc.if_else(bad, reason[0], pa.scalar(None, pa.string())), encoded.indices))
-    arrays.append(pa.array(range(first_row, first_row + n), pa.int64()))
+    arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
     arrays.append(combine_all(errors, n))
     schema = pa.schema(
         [pa.field(c.name, c.arrow_type) for c in contract.columns]

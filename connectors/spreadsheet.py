@@ -30,9 +30,6 @@ from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
 import pyarrow as pa
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 
 import contracts
 from connectors.base import ROW_NUMBER, DeliveryRejected, FileConnector, ReadReport
@@ -74,6 +71,10 @@ def _number_text(value: float) -> str:
 def read_xlsx(path: Path, contract: contracts.FeedContract, report: ReadReport, batch_rows: int = 65_536,
               worksheet: str | None = None) -> Iterator[pa.RecordBatch]:
     """Yield the sheet's rows as batches in the contract schema plus ``_row`` and ``_errors``."""
+    # openpyxl is imported here: importing it takes ~0.2 s, which every other feed's task would pay too.
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)  # data_only: formulas' last values
     except (*_BROKEN, KeyError, InvalidFileException, OSError):  # KeyError: a workbook part is missing
@@ -156,6 +157,8 @@ def _header(cells: tuple) -> list[str]:
     names = [cell_text(v) or "" for v in cells]
     while names and not names[-1]:
         names.pop()
+    from openpyxl.utils import get_column_letter
+
     # An empty header cell among named ones: name it by its Excel column so a warning can point at it.
     return [name.strip() or f"column {get_column_letter(i + 1)}" for i, name in enumerate(names)]
 

@@ -161,7 +161,8 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     event_ids = EventIds(table, spec, key) if spec is not None and spec.source_id is not None else None
 
     # 1. exact duplicates: keep the first copy
-    dup = exact_duplicates(table, contract.column_names)
+    dup = exact_duplicates(table, contract.column_names,
+                           seldom_repeated=[c.name for c in contract.columns if c.unique])
     # A copy is reported as a copy only; its other problems are reported on the original.
     table = table.set_column(table.column_names.index(ROW_ERRORS), ROW_ERRORS,
                              pc.if_else(dup, pa.scalar("duplicate_row"), table[ROW_ERRORS]))
@@ -203,13 +204,24 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
     clock.lap("harmonise")
     canonical_validations: dict = {}
-    canonical = check_canonical(harmonised, delivery_id, canonical_validations)
-    clock.lap("validate_canonical")
-    # The tables are written at once, one per core (Parquet encoding releases the GIL).
+    # The staged files are written (Parquet encoding releases the GIL) while GX checks the same tables;
+    # if the check finds our own output broken, what was written is removed again. Staged files are
+    # only published once the ledger says "staged", so no reader sees them in between.
     with ThreadPoolExecutor(2, thread_name_prefix="stage-write") as writers:
-        for written in [writers.submit(write_parquet, harmonised[t], layout.staging_file(t, delivery_id))
-                        for t in feed.tables]:
-            written.result()
+        writes = [writers.submit(write_parquet, harmonised[t], layout.staging_file(t, delivery_id))
+                  for t in feed.tables]
+        try:
+            canonical = check_canonical(harmonised, delivery_id, canonical_validations)
+            clock.lap("validate_canonical")
+            for written in writes:
+                written.result()
+        except BaseException:
+            for written in writes:
+                written.cancel()
+            writers.shutdown(wait=True)
+            for table_name in feed.tables:
+                layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
+            raise
     clock.lap("write")
 
     rows_read = table.num_rows + len(report.unreadable_rows)

@@ -52,3 +52,32 @@ def test_plausibility_problems_are_warnings():
                                "event_diagnosis": diagnoses(["e1", "nope"])}, "d1")
     warnings = {r["rule"]: r["failed_rows"] for r in results if r["severity"] == "warning"}
     assert warnings == {"service_event.event_before_birth_year": 1, "diagnosis_without_event": 1}
+
+
+@pytest.mark.e2e
+def test_a_delivery_whose_output_breaks_an_invariant_leaves_nothing_staged(data_root, monkeypatch):
+    """The staged files are written while the canonical suites run; a broken invariant removes them."""
+    from tesoma import steps
+    from tesoma.feeds import FeedPipeline
+    from tesoma.synthetic import generate
+    from warehouse.layout import Layout
+    from warehouse.ledger import Ledger
+
+    day = dt.date(2026, 10, 1)
+    generate(data_root, start=day, days=1, residents=60, seed=3, fault_rate=0.0)
+    (delivery_id,) = steps.land("city_visits", day)
+    real = FeedPipeline.harmonise
+
+    def one_event_id(self, *args, **kwargs):
+        harmonised, report = real(self, *args, **kwargs)
+        events = harmonised["service_event"]
+        same = pa.array([events["event_id"][0].as_py()] * events.num_rows, events.schema.field("event_id").type)
+        harmonised["service_event"] = events.set_column(events.column_names.index("event_id"), "event_id", same)
+        return harmonised, report
+
+    monkeypatch.setattr(FeedPipeline, "harmonise", one_event_id)
+    with pytest.raises(RuntimeError, match="service_event.event_id: unique"):
+        steps.ingest(delivery_id)
+    layout = Layout(data_root)
+    assert [t for t in ("service_event", "event_diagnosis") if layout.staging_file(t, delivery_id).exists()] == []
+    assert Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}").get(delivery_id).state != "staged"

@@ -80,3 +80,21 @@ def test_custom_row_column_and_input_untouched():
     before = table.to_pylist()
     assert exact_duplicates(table, ["a"], row_column="n").to_pylist() == [False, True, False]
     assert table.to_pylist() == before
+
+
+def test_comparing_first_on_a_seldom_repeated_column_gives_the_same_verdicts():
+    table = pa.table({
+        "kaynti_id": ["K1", "K2", "K1", "K1", None, "K3", None, "K2"],
+        "tila": ["a", "b", "a", "c", "a", "a", "a", "b"],
+        "_row": [1, 2, 3, 4, 5, 6, 7, 8],
+    })
+    full = exact_duplicates(table, ["kaynti_id", "tila"]).to_pylist()
+    assert full == [False, False, True, False, False, False, True, True]
+    assert exact_duplicates(table, ["kaynti_id", "tila"], seldom_repeated=["kaynti_id"]).to_pylist() == full
+
+
+def test_all_ids_distinct_means_no_duplicates_whatever_the_other_columns():
+    table = pa.table({"kaynti_id": ["K1", "K2", "K3"], "tila": ["a", "a", "a"], "_row": [1, 2, 3]})
+    assert flagged(table, ["kaynti_id", "tila"]) == []
+    mask = exact_duplicates(table, ["kaynti_id", "tila"], seldom_repeated=["kaynti_id", "not_a_column"])
+    assert mask.to_pylist() == [False, False, False]
