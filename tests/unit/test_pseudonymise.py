@@ -231,7 +231,11 @@ def test_event_ids_hashed_ahead_give_the_same_table():
     from transforms.pseudonymise import EventIds
 
     table = pa.concat_tables([visits(["131052-308T", "010190-123F"]), visits(["131052-308T"])])  # two chunks
-    ahead = EventIds(table, SPEC, KEY).result()
+    ids = EventIds(SPEC, KEY)
+    for batch in table.to_batches(max_chunksize=2):  # added in pieces, as the reader yields them
+        ids.add(batch.column(SPEC.source_id))
+    ahead = ids.result()
+    assert len(ahead) == 3 and ahead.num_chunks == 2
     assert pseudonymise(table, SPEC, KEY, event_ids=ahead).equals(pseudonymise(table, SPEC, KEY))
     with pytest.raises(ValueError, match="2 event ids given for 3 rows"):
         pseudonymise(table, SPEC, KEY, event_ids=ahead[:2])

@@ -61,20 +61,33 @@ def keyed_ids(values: pa.Array | pa.ChunkedArray, domain: str, key: PseudonymKey
 
 class EventIds:
     """A delivery's keyed ``event_id`` (one per row, from the partner's record id), hashed on a thread of its
-    own while the caller goes on (duplicates, contract checks: DuckDB and Arrow work that leaves Python's
-    lock free). Hand :meth:`result` to :func:`pseudonymise`, filtered like the rows.
+    own: batch by batch while the reader parses the rest of the file (Arrow's parser leaves Python's lock
+    free), then while the caller goes on (duplicates, contract checks). Hand :meth:`result` to
+    :func:`pseudonymise`, filtered like the rows.
     """
 
-    def __init__(self, table: pa.Table, spec: IdentitySpec, key: PseudonymKey) -> None:
+    def __init__(self, spec: IdentitySpec, key: PseudonymKey) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        self._domain = f"event:{spec.partner}"
+        self._key = key
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="event-ids")
-        self._future = self._pool.submit(keyed_ids, table[spec.source_id], f"event:{spec.partner}", key,
-                                         per_row=True)
-        self._pool.shutdown(wait=False)
+        self._parts: list = []
 
-    def result(self) -> pa.Array:
-        return self._future.result()
+    def add(self, record_ids: pa.Array | pa.ChunkedArray) -> None:
+        """Queue the next rows' record ids (in row order)."""
+        self._parts.append(self._pool.submit(keyed_ids, record_ids, self._domain, self._key, per_row=True))
+
+    def result(self) -> pa.ChunkedArray:
+        """Every queued row's event id, in order (waits for the hashing to finish)."""
+        try:
+            return pa.chunked_array([part.result() for part in self._parts], pa.string())
+        finally:
+            self._pool.shutdown(wait=False)
+
+    def cancel(self) -> None:
+        """Drop the queued work (the delivery was rejected while it was read)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
