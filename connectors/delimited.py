@@ -298,8 +298,9 @@ def type_batch(batch: pa.RecordBatch, contract: contracts.FeedContract, first_ro
         encoded = pc.dictionary_encode(text)
         typed, bad = _parse(pc.utf8_trim_whitespace(encoded.dictionary), column, decimal_comma)
         arrays.append(pc.take(typed, encoded.indices))
-        reason = pa.array([f"{column.name}: {_RULE[column.logical_type]}"], pa.string())
-        errors.append(pc.take(pc.if_else(bad, reason[0], pa.scalar(None, pa.string())), encoded.indices))
+        if pc.any(bad).as_py():  # (usually every distinct text parses: no reason column to build)
+            reason = pa.array([f"{column.name}: {_RULE[column.logical_type]}"], pa.string())
+            errors.append(pc.take(pc.if_else(bad, reason[0], pa.scalar(None, pa.string())), encoded.indices))
     arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
     arrays.append(combine_all(errors, n))
     schema = pa.schema(

@@ -20,8 +20,10 @@ def combine(first: pa.Array | pa.ChunkedArray, second: pa.Array | pa.ChunkedArra
 
 
 def combine_all(columns: list[pa.Array], length: int) -> pa.Array:
-    out: pa.Array = pa.nulls(length, pa.string())
-    for c in columns:
+    if not columns:
+        return pa.nulls(length, pa.string())
+    out = columns[0]
+    for c in columns[1:]:
         out = combine(out, c)
     return out
 
