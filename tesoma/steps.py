@@ -201,19 +201,27 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     # column, so it is skipped when there is nothing to take out (the common case).
     has_copies = bool(pc.any(dup).as_py())
     candidates = table.filter(pc.invert(dup)) if has_copies else table
-    validation = validate_contract(candidates.select(contract.column_names), contract)
+    ids = None
+    if event_ids is not None:
+        ids = event_ids.result().filter(pc.invert(dup)) if has_copies else event_ids.result()
+    # While GX checks the rules (mostly Python), the rows are pseudonymised and harmonised on a second
+    # thread (mostly Arrow) as if every row will pass: the usual case. If a rule or an identity code
+    # fails, that work is set aside and done again on the rows that passed.
+    with ThreadPoolExecutor(1, thread_name_prefix="ahead") as pool:
+        ahead = pool.submit(_pseudonymise_and_harmonise, candidates, spec, key, ids, feed, s, delivery.partner,
+                            delivery_id)
+        validation = validate_contract(candidates.select(contract.column_names), contract)
+        clock.lap("validate_contract")
+        pseudonymised, harmonised_ahead = ahead.result()
     if validation.row_failures:
         gx_errors = [None] * candidates.num_rows
         for position, failed in validation.row_failures.items():
             gx_errors[position] = reasons.SEPARATOR.join(failed)
         candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
-    clock.lap("validate_contract")
+        pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
+        harmonised_ahead = None
 
-    # 3. pseudonymise (flags invalid identity codes), then split good from bad
-    ids = None
-    if event_ids is not None:
-        ids = event_ids.result().filter(pc.invert(dup)) if has_copies else event_ids.result()
-    pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
+    # 3. split good from bad (pseudonymise flagged invalid identity codes)
     bad = pc.is_valid(pseudonymised[ROW_ERRORS])
     has_bad = bool(pc.any(bad).as_py())
     # Quarantine keeps the rows as delivered (identifiable), with every reason found for them.
@@ -229,8 +237,10 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     good = (pseudonymised.filter(pc.invert(bad)) if has_bad else pseudonymised).drop_columns([ROW_NUMBER, ROW_ERRORS])
     clock.lap("pseudonymise")
 
-    # 4. harmonise, check the canonical output, stage (one file per canonical table the feed writes)
-    harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
+    # 4. harmonise (unless done ahead), check the canonical output, stage (one file per canonical table)
+    if harmonised_ahead is None:
+        harmonised_ahead = feed.harmonise(good, s, delivery.partner, delivery_id)
+    harmonised, hreport = harmonised_ahead
     clock.lap("harmonise")
     canonical_validations: dict = {}
     # The staged files are written (Parquet encoding releases the GIL) while GX checks the same tables;
@@ -310,6 +320,20 @@ class _StageClock:
 
     def __str__(self) -> str:
         return ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in self.laps.items())
+
+
+def _pseudonymise_and_harmonise(candidates: pa.Table, spec, key, ids, feed, s: Settings, partner: str,
+                                delivery_id: str) -> tuple[pa.Table, tuple | None]:
+    """The candidates pseudonymised and, if no row has a problem so far, harmonised (else None: the rows
+    that pass are harmonised once they are known)."""
+    pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
+    if pc.any(pc.is_valid(pseudonymised[ROW_ERRORS])).as_py():
+        return pseudonymised, None
+    try:
+        return pseudonymised, feed.harmonise(pseudonymised.drop_columns([ROW_NUMBER, ROW_ERRORS]), s, partner,
+                                             delivery_id)
+    except Exception:  # (a row the contract rules reject may be what broke it: harmonised again without it)
+        return pseudonymised, None
 
 
 def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str,
