@@ -204,63 +204,70 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     ids = None
     if event_ids is not None:
         ids = event_ids.result().filter(pc.invert(dup)) if has_copies else event_ids.result()
-    # While GX checks the rules (mostly Python), the rows are pseudonymised and harmonised on a second
-    # thread (mostly Arrow) as if every row will pass: the usual case. If a rule or an identity code
-    # fails, that work is set aside and done again on the rows that passed.
-    with ThreadPoolExecutor(1, thread_name_prefix="ahead") as pool:
-        ahead = pool.submit(_pseudonymise_and_harmonise, candidates, spec, key, ids, feed, s, delivery.partner,
-                            delivery_id)
-        validation = validate_contract(candidates.select(contract.column_names), contract)
-        clock.lap("validate_contract")
-        pseudonymised, harmonised_ahead = ahead.result()
-    if validation.row_failures:
-        gx_errors = [None] * candidates.num_rows
-        for position, failed in validation.row_failures.items():
-            gx_errors[position] = reasons.SEPARATOR.join(failed)
-        candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
-        pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
-        harmonised_ahead = None
+    staged = {t: layout.staging_file(t, delivery_id) for t in feed.tables}
+    # Staged files are written on two threads (Parquet encoding releases the GIL) while GX checks rules.
+    # They are published only once the ledger says "staged": a failed check removes them, no reader sees
+    # them in between.
+    writers = ThreadPoolExecutor(2, thread_name_prefix="stage-write")
+    writes: list = []
+    try:
+        # While GX checks the contract rules (mostly Python), the rows are pseudonymised, harmonised and
+        # written on other threads (mostly Arrow) as if every row will pass: the usual case. If a rule or
+        # an identity code fails, that work is set aside and done again on the rows that pass.
+        with ThreadPoolExecutor(1, thread_name_prefix="ahead") as pool:
+            ahead = pool.submit(_ahead, candidates, spec, key, ids, feed, s, delivery.partner, delivery_id,
+                                writers, staged)
+            validation = validate_contract(candidates.select(contract.column_names), contract)
+            clock.lap("validate_contract")
+            pseudonymised, done_ahead = ahead.result()
+        if validation.row_failures:
+            if done_ahead is not None:
+                _set_aside(done_ahead[2], staged)
+                done_ahead = None
+            gx_errors = [None] * candidates.num_rows
+            for position, failed in validation.row_failures.items():
+                gx_errors[position] = reasons.SEPARATOR.join(failed)
+            candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
+            pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
 
-    # 3. split good from bad (pseudonymise flagged invalid identity codes)
-    bad = pc.is_valid(pseudonymised[ROW_ERRORS])
-    has_bad = bool(pc.any(bad).as_py())
-    # Quarantine keeps the rows as delivered (identifiable), with every reason found for them.
-    bad_candidates = candidates.filter(bad) if has_bad else candidates.slice(0, 0)
-    bad_candidates = bad_candidates.set_column(
-        bad_candidates.column_names.index(ROW_ERRORS), ROW_ERRORS,
-        pseudonymised[ROW_ERRORS].filter(bad) if has_bad else pseudonymised[ROW_ERRORS].slice(0, 0))
-    rejected_rows = pa.concat_tables([table.filter(dup) if has_copies else table.slice(0, 0), bad_candidates])
-    for row, errors in zip(rejected_rows[ROW_NUMBER].to_pylist(), rejected_rows[ROW_ERRORS].to_pylist(),
-                           strict=True):
-        for reason in reasons.for_partner(errors):
-            problems.add(reason, row)
-    good = (pseudonymised.filter(pc.invert(bad)) if has_bad else pseudonymised).drop_columns([ROW_NUMBER, ROW_ERRORS])
-    clock.lap("pseudonymise")
+        # 3. split good from bad (pseudonymise flagged invalid identity codes)
+        bad = pc.is_valid(pseudonymised[ROW_ERRORS])
+        has_bad = bool(pc.any(bad).as_py())
+        # Quarantine keeps the rows as delivered (identifiable), with every reason found for them.
+        bad_candidates = candidates.filter(bad) if has_bad else candidates.slice(0, 0)
+        bad_candidates = bad_candidates.set_column(
+            bad_candidates.column_names.index(ROW_ERRORS), ROW_ERRORS,
+            pseudonymised[ROW_ERRORS].filter(bad) if has_bad else pseudonymised[ROW_ERRORS].slice(0, 0))
+        rejected_rows = pa.concat_tables([table.filter(dup) if has_copies else table.slice(0, 0), bad_candidates])
+        for row, errors in zip(rejected_rows[ROW_NUMBER].to_pylist(), rejected_rows[ROW_ERRORS].to_pylist(),
+                               strict=True):
+            for reason in reasons.for_partner(errors):
+                problems.add(reason, row)
+        good = (pseudonymised.filter(pc.invert(bad)) if has_bad else pseudonymised).drop_columns(
+            [ROW_NUMBER, ROW_ERRORS])
+        clock.lap("pseudonymise")
 
-    # 4. harmonise (unless done ahead), check the canonical output, stage (one file per canonical table)
-    if harmonised_ahead is None:
-        harmonised_ahead = feed.harmonise(good, s, delivery.partner, delivery_id)
-    harmonised, hreport = harmonised_ahead
-    clock.lap("harmonise")
-    canonical_validations: dict = {}
-    # The staged files are written (Parquet encoding releases the GIL) while GX checks the same tables;
-    # if the check finds our own output broken, what was written is removed again. Staged files are
-    # only published once the ledger says "staged", so no reader sees them in between.
-    with ThreadPoolExecutor(2, thread_name_prefix="stage-write") as writers:
-        writes = [writers.submit(write_parquet, harmonised[t], layout.staging_file(t, delivery_id))
-                  for t in feed.tables]
-        try:
-            canonical = check_canonical(harmonised, delivery_id, canonical_validations)
-            clock.lap("validate_canonical")
-            for written in writes:
-                written.result()
-        except BaseException:
-            for written in writes:
-                written.cancel()
-            writers.shutdown(wait=True)
-            for table_name in feed.tables:
-                layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
-            raise
+        # 4. harmonise and write (unless done ahead), check the canonical output
+        if done_ahead is None:
+            harmonised, hreport = feed.harmonise(good, s, delivery.partner, delivery_id)
+            writes = [writers.submit(write_parquet, harmonised[t], path) for t, path in staged.items()]
+        else:
+            harmonised, hreport, writes = done_ahead
+        clock.lap("harmonise")
+        canonical_validations: dict = {}
+        canonical = check_canonical(harmonised, delivery_id, canonical_validations)
+        clock.lap("validate_canonical")
+        for written in writes:
+            written.result()
+    except BaseException:
+        for written in writes:
+            written.cancel()
+        writers.shutdown(wait=True)
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        writers.shutdown(wait=True)
     clock.lap("write")
 
     rows_read = table.num_rows + len(report.unreadable_rows)
@@ -322,18 +329,32 @@ class _StageClock:
         return ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in self.laps.items())
 
 
-def _pseudonymise_and_harmonise(candidates: pa.Table, spec, key, ids, feed, s: Settings, partner: str,
-                                delivery_id: str) -> tuple[pa.Table, tuple | None]:
-    """The candidates pseudonymised and, if no row has a problem so far, harmonised (else None: the rows
-    that pass are harmonised once they are known)."""
+def _ahead(candidates: pa.Table, spec, key, ids, feed, s: Settings, partner: str, delivery_id: str,
+           writers: ThreadPoolExecutor, staged: dict[str, Path]) -> tuple[pa.Table, tuple | None]:
+    """The candidates pseudonymised; if no row has a problem so far, also harmonised and handed to the
+    writers: ``(pseudonymised, (harmonised, report, writes))``. Otherwise ``(pseudonymised, None)``: the
+    rows that pass are harmonised once they are known."""
     pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
     if pc.any(pc.is_valid(pseudonymised[ROW_ERRORS])).as_py():
         return pseudonymised, None
     try:
-        return pseudonymised, feed.harmonise(pseudonymised.drop_columns([ROW_NUMBER, ROW_ERRORS]), s, partner,
-                                             delivery_id)
+        harmonised, report = feed.harmonise(pseudonymised.drop_columns([ROW_NUMBER, ROW_ERRORS]), s, partner,
+                                            delivery_id)
     except Exception:  # (a row the contract rules reject may be what broke it: harmonised again without it)
         return pseudonymised, None
+    writes = [writers.submit(write_parquet, harmonised[t], path) for t, path in staged.items()]
+    return pseudonymised, (harmonised, report, writes)
+
+
+def _set_aside(writes: list, staged: dict[str, Path]) -> None:
+    """Undo the writes done ahead: wait for them (a file is never written twice at once), remove the files."""
+    for written in writes:
+        written.cancel()
+    for written in writes:
+        if not written.cancelled():
+            written.exception()  # waits; a failed write left at most a partial file, removed below
+    for path in staged.values():
+        path.unlink(missing_ok=True)
 
 
 def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str,

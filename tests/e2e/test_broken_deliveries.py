@@ -89,3 +89,33 @@ def test_too_many_bad_rows_reject_the_whole_delivery(data_root):
     report = (data_root / "quarantine" / "city" / delivery.delivery_id / "report.md").read_text()
     assert report.startswith("# REJECTED (quality_threshold)") and "palvelu | allowed_values | 3" in report
     assert not list((data_root / "warehouse").rglob("*.parquet"))
+
+
+@pytest.mark.e2e
+def test_a_row_breaking_a_contract_rule_is_left_out_of_what_was_prepared_ahead(data_root):
+    """Rows are harmonised and written while GX checks the rules; when a rule fails, that work is redone
+    on the passing rows only, so the failing row is quarantined and not published."""
+    import pyarrow.parquet as pq
+
+    from tesoma.synthetic import generate
+    from warehouse.layout import Layout
+
+    generate(data_root, start=DAY, days=1, residents=400, seed=5, fault_rate=0.0)
+    (path,) = (data_root / "landing" / "city" / "city_visits").glob("*.csv")
+    raw = path.read_bytes()
+    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "cp1252"
+    header, first, second, *rest = raw.decode(encoding).split("\r\n")
+    column = header.split(";").index("postinumero")
+    fields = second.split(";")
+    fields[column] = "ABCDE"  # a well-formed text that breaks the contract's pattern (no typing error)
+    path.write_bytes("\r\n".join([header, first, ";".join(fields), *rest]).encode(encoding))
+
+    (result,) = steps.process_date("city_visits", DAY)
+
+    (delivery,) = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}").for_date("city_visits", DAY)
+    assert result["state"] == delivery.state == "published"
+    assert delivery.rows_quarantined == 1 and delivery.rows_published == delivery.rows_read - 1 > 10
+    partition = Layout(data_root).partition_dir("service_event", "city", DAY)
+    assert pq.read_metadata(partition / "part-0.parquet").num_rows == delivery.rows_published
+    report = json.loads((data_root / "quarantine" / "city" / delivery.delivery_id / "report.json").read_text())
+    assert "postinumero" in json.dumps(report)
