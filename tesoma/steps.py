@@ -108,6 +108,34 @@ def _archive(source: Path, raw: Path) -> int:
     return raw.stat().st_size
 
 
+def _archive_file(source: Path, raw_of) -> tuple[str, Path, int]:
+    """Hash a delivered file and copy it into raw/ at once (both release the GIL: 0.2 s and 0.1 s for
+    350 MiB, side by side). The copy takes its hashed name, ``raw_of(sha256)``, when both are done. If
+    the file changed meanwhile (an upload still running), the name is the hash of the copy, so an
+    archive's name always matches its bytes; the finished upload lands later as a new delivery."""
+    folder = raw_of("").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{source.name}.{os.getpid()}.landing"
+    try:
+        before = source.stat()
+        with ThreadPoolExecutor(1, thread_name_prefix="archive") as pool:
+            copied = pool.submit(shutil.copyfile, source, tmp)
+            sha = _sha256(source)
+            copied.result()
+        after = source.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) \
+                or tmp.stat().st_size != after.st_size:
+            sha = _sha256(tmp)
+        raw = raw_of(sha)
+        if raw.exists():
+            tmp.unlink()
+        else:
+            tmp.replace(raw)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return sha, raw, raw.stat().st_size
+
+
 def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
     """Archive the feed's landed deliveries for ``delivery_date`` into ``raw/`` and record each one.
 
@@ -118,9 +146,13 @@ def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[s
     connector = connectors.for_feed(feed)
     ids = []
     for landed in connector.discover_all(layout.landing, delivery_date):
-        sha = _sha256(landed.path)
-        raw = layout.raw_file(landed.partner, feed, sha, "" if landed.path.is_dir() else landed.path.suffix)
-        size = _archive(landed.path, raw)
+        if landed.path.is_dir():
+            sha = _sha256(landed.path)
+            raw = layout.raw_file(landed.partner, feed, sha, "")
+            size = _archive(landed.path, raw)
+        else:
+            sha, raw, size = _archive_file(
+                landed.path, lambda sha, p=landed.partner, x=landed.path.suffix: layout.raw_file(p, feed, sha, x))
         delivery, created = ledger.record_landed(
             partner=landed.partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
             source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)),
