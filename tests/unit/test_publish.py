@@ -33,6 +33,14 @@ def test_write_parquet_is_deterministic(tmp_path):
     assert (tmp_path / "a" / "x.parquet").read_bytes() == (tmp_path / "b" / "x.parquet").read_bytes()
 
 
+def test_statistics_where_a_query_can_skip_by_them(tmp_path):
+    table = events().append_column("partner", pa.array(["city"] * 3)).append_column("status", pa.array(["a"] * 3))
+    write_parquet(table, tmp_path / "x.parquet")
+    group = pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(0)
+    with_stats = {group.column(i).path_in_schema for i in range(group.num_columns) if group.column(i).is_stats_set}
+    assert with_stats == {"event_start", "client_fee_eur", "partner"}  # not the ids, not other text
+
+
 def test_write_parquet_round_trips_with_metadata(tmp_path):
     path = tmp_path / "deep" / "er" / "x.parquet"
     write_parquet(events(), path)
