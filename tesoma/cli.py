@@ -206,7 +206,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="tesoma-bench-", dir=args.dir) as tmp:
-            benchmarks.publish_path(tmp, rows=args.rows)
+            benchmarks.publish_path(tmp, rows=args.rows, repeats=args.repeats)
     elif args.what == "read-memory":
         import tempfile
 
@@ -326,6 +326,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--dir", default=None, help="where to build the big test files (default: the temp folder)")
     b.add_argument("--rows", type=int, default=2_000_000)
     b.add_argument("--distinct", type=int, default=20_000)
+    b.add_argument("--repeats", type=int, default=3, help="timed rounds of the publish benchmark, after one warm-up")
     b.set_defaults(func=cmd_bench)
 
     rp = sub.add_parser("reprocess", help="ingest and publish again every delivery still in raw/ (key rotation)")
