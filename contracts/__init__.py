@@ -83,6 +83,11 @@ class FeedContract:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def unique_column_names(self) -> list[str]:
+        """Columns the contract marks unique (record ids)."""
+        return [c.name for c in self.columns if c.unique]
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:

@@ -58,7 +58,7 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int]:
         return problems, report.warnings, len(report.unreadable_rows)
 
     dup = exact_duplicates(table, contract.column_names,
-                           seldom_repeated=[c.name for c in contract.columns if c.unique])
+                           seldom_repeated=contract.unique_column_names)
     errors = pc.if_else(dup, pa.scalar("duplicate_row"), table[ROW_ERRORS])
     candidates = table.filter(pc.invert(dup))
     failing = row_failures(candidates.select(contract.column_names), contract)

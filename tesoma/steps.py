@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pyarrow as pa
@@ -91,29 +91,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _archive(source: Path, raw: Path) -> int:
-    """Copy a delivery into raw/ (atomically: copy beside, then rename); returns its size in bytes."""
+def _archive_folder(source: Path, raw: Path) -> int:
+    """Copy a folder delivery into raw/ (atomically: copy beside, then rename); returns its size in bytes."""
     if not raw.exists():
         raw.parent.mkdir(parents=True, exist_ok=True)
         tmp = raw.with_name(raw.name + ".tmp")
         if tmp.is_dir():
             shutil.rmtree(tmp)
-        if source.is_dir():
-            shutil.copytree(source, tmp)
-        else:
-            shutil.copyfile(source, tmp)
+        shutil.copytree(source, tmp)
         tmp.replace(raw)
-    if raw.is_dir():
-        return sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
-    return raw.stat().st_size
+    return sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
 
 
-def _archive_file(source: Path, raw_of) -> tuple[str, Path, int]:
+def _archive_file(source: Path, layout: Layout, partner: str, feed: str) -> tuple[str, Path, int]:
     """Hash a delivered file and copy it into raw/ at once (both release the GIL: 0.2 s and 0.1 s for
-    350 MiB, side by side). The copy takes its hashed name, ``raw_of(sha256)``, when both are done. If
-    the file changed meanwhile (an upload still running), the name is the hash of the copy, so an
-    archive's name always matches its bytes; the finished upload lands later as a new delivery."""
-    folder = raw_of("").parent
+    350 MiB, side by side); returns (SHA-256, archived path, size). The copy takes its hashed name when
+    both are done. If the file changed meanwhile (an upload still running), the name is the hash of the
+    copy, so an archive's name always matches its bytes; the finished upload lands later as a new delivery."""
+    folder = layout.raw_dir(partner, feed)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{source.name}.{os.getpid()}.landing"
     try:
@@ -126,7 +121,7 @@ def _archive_file(source: Path, raw_of) -> tuple[str, Path, int]:
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) \
                 or tmp.stat().st_size != after.st_size:
             sha = _sha256(tmp)
-        raw = raw_of(sha)
+        raw = layout.raw_file(partner, feed, sha, source.suffix)
         if raw.exists():
             tmp.unlink()
         else:
@@ -149,10 +144,9 @@ def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[s
         if landed.path.is_dir():
             sha = _sha256(landed.path)
             raw = layout.raw_file(landed.partner, feed, sha, "")
-            size = _archive(landed.path, raw)
+            size = _archive_folder(landed.path, raw)
         else:
-            sha, raw, size = _archive_file(
-                landed.path, lambda sha, p=landed.partner, x=landed.path.suffix: layout.raw_file(p, feed, sha, x))
+            sha, raw, size = _archive_file(landed.path, layout, landed.partner, feed)
         delivery, created = ledger.record_landed(
             partner=landed.partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
             source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)),
@@ -183,8 +177,8 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     key = load_key(s) if spec is not None else None  # stops the run before any data is read when missing
     qdir = layout.quarantine_dir(delivery.partner, delivery_id)
     quarantine.clear(qdir)
-    for table_name in feed.tables:
-        layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
+    staged = {t: layout.staging_file(t, delivery_id) for t in feed.tables}
+    _unstage(staged)
 
     report = ReadReport()
     clock = _StageClock()
@@ -223,7 +217,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
 
     # 1. exact duplicates: keep the first copy
     dup = exact_duplicates(table, contract.column_names,
-                           seldom_repeated=[c.name for c in contract.columns if c.unique])
+                           seldom_repeated=contract.unique_column_names)
     # A copy is reported as a copy only; its other problems are reported on the original.
     table = table.set_column(table.column_names.index(ROW_ERRORS), ROW_ERRORS,
                              pc.if_else(dup, pa.scalar("duplicate_row"), table[ROW_ERRORS]))
@@ -236,7 +230,6 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     ids = None
     if event_ids is not None:
         ids = event_ids.result().filter(pc.invert(dup)) if has_copies else event_ids.result()
-    staged = {t: layout.staging_file(t, delivery_id) for t in feed.tables}
     # Staged files are written on two threads (Parquet encoding releases the GIL) while GX checks rules.
     # They are published only once the ledger says "staged": a failed check removes them, no reader sees
     # them in between.
@@ -260,7 +253,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
             for position, failed in validation.row_failures.items():
                 gx_errors[position] = reasons.SEPARATOR.join(failed)
             candidates = _add_errors(candidates, pa.array(gx_errors, pa.string()))
-            pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
+            pseudonymised = _pseudonymised(candidates, spec, key, ids)
 
         # 3. split good from bad (pseudonymise flagged invalid identity codes)
         bad = pc.is_valid(pseudonymised[ROW_ERRORS])
@@ -292,11 +285,8 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
         for written in writes:
             written.result()
     except BaseException:
-        for written in writes:
-            written.cancel()
-        writers.shutdown(wait=True)
-        for path in staged.values():
-            path.unlink(missing_ok=True)
+        writers.shutdown(wait=True, cancel_futures=True)  # (also the writes handed over by the thread ahead)
+        _unstage(staged)
         raise
     finally:
         writers.shutdown(wait=True)
@@ -322,8 +312,7 @@ def ingest(delivery_id: str, s: Settings | None = None) -> dict:
     if rows_read and rows_quarantined / rows_read > limit:
         # Policy: a few bad rows are quarantined, but a delivery this broken is rejected whole — publishing
         # its remainder would give a misleading picture of the day.
-        for table_name in feed.tables:
-            layout.staging_file(table_name, delivery_id).unlink(missing_ok=True)
+        _unstage(staged)
         message = (f"{rows_quarantined} of {rows_read} rows ({rows_quarantined / rows_read:.0%}) broke the contract; "
                    f"the agreed maximum is {limit:.0%}, so none of the file was used. The rows and their problems "
                    "are listed in report.md; fix them and send the whole file again as a corrected delivery.")
@@ -366,7 +355,7 @@ def _ahead(candidates: pa.Table, spec, key, ids, feed, s: Settings, partner: str
     """The candidates pseudonymised; if no row has a problem so far, also harmonised and handed to the
     writers: ``(pseudonymised, (harmonised, report, writes))``. Otherwise ``(pseudonymised, None)``: the
     rows that pass are harmonised once they are known."""
-    pseudonymised = pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
+    pseudonymised = _pseudonymised(candidates, spec, key, ids)
     if pc.any(pc.is_valid(pseudonymised[ROW_ERRORS])).as_py():
         return pseudonymised, None
     try:
@@ -382,11 +371,18 @@ def _set_aside(writes: list, staged: dict[str, Path]) -> None:
     """Undo the writes done ahead: wait for them (a file is never written twice at once), remove the files."""
     for written in writes:
         written.cancel()
-    for written in writes:
-        if not written.cancelled():
-            written.exception()  # waits; a failed write left at most a partial file, removed below
+    wait(writes)
+    _unstage(staged)
+
+
+def _unstage(staged: dict[str, Path]) -> None:
+    """Remove a delivery's staged files (a failed or repeated ingest; nothing was published from them)."""
     for path in staged.values():
         path.unlink(missing_ok=True)
+
+
+def _pseudonymised(candidates: pa.Table, spec, key, ids) -> pa.Table:
+    return pseudonymise(candidates, spec, key, event_ids=ids) if spec is not None else candidates
 
 
 def check_canonical(harmonised: dict[str, pa.Table], delivery_id: str,
@@ -633,10 +629,8 @@ def pull(feed: str, delivery_date: dt.date, s: Settings | None = None, source_ur
     window = {"source": REPORTING_SOURCE, "since": since.isoformat() if since else "", "until": until.isoformat()}
     extract = layout.staging / "pulls" / f"{feed}-{delivery_date:%Y%m%d}.parquet"
     rows = city_reporting_db.write_extract(city_reporting_db.extract(url, since, until), extract, window)
-    sha = _sha256(extract)
     partner = pipeline(feed).contract.partner
-    raw = layout.raw_file(partner, feed, sha, ".parquet")
-    size = _archive(extract, raw)
+    sha, raw, size = _archive_file(extract, layout, partner, feed)
     extract.unlink()
     sequence = 1 + len(ledger.for_date(feed, delivery_date, partner))
     delivery, created = ledger.record_landed(

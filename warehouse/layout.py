@@ -47,8 +47,11 @@ class Layout:
     def landing_dir(self, partner: str, feed: str) -> Path:
         return self.landing / partner / feed
 
+    def raw_dir(self, partner: str, feed: str) -> Path:
+        return self.raw / partner / feed
+
     def raw_file(self, partner: str, feed: str, sha256: str, suffix: str) -> Path:
-        return self.raw / partner / feed / f"{sha256}{suffix}"
+        return self.raw_dir(partner, feed) / f"{sha256}{suffix}"
 
     def quarantine_dir(self, partner: str, delivery_id: str) -> Path:
         return self.quarantine / partner / delivery_id

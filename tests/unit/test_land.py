@@ -6,16 +6,17 @@ import hashlib
 import shutil
 
 from tesoma import steps
+from warehouse.layout import Layout
 
 
-def raw_of(folder):
-    return lambda sha: folder / "city" / "city_visits" / f"{sha}.csv"
+def archive(source, root):
+    return steps._archive_file(source, Layout(root), "city", "city_visits")
 
 
 def test_the_archive_is_named_by_the_hash_of_its_bytes(tmp_path):
     source = tmp_path / "landing.csv"
     source.write_bytes(b"a;b\r\n1;2\r\n")
-    sha, raw, size = steps._archive_file(source, raw_of(tmp_path / "raw"))
+    sha, raw, size = archive(source, tmp_path)
     assert sha == hashlib.sha256(source.read_bytes()).hexdigest()
     assert raw == tmp_path / "raw" / "city" / "city_visits" / f"{sha}.csv"
     assert raw.read_bytes() == source.read_bytes() and size == len(source.read_bytes())
@@ -25,8 +26,8 @@ def test_the_archive_is_named_by_the_hash_of_its_bytes(tmp_path):
 def test_landing_the_same_bytes_again_keeps_one_archive(tmp_path):
     source = tmp_path / "landing.csv"
     source.write_bytes(b"x" * 100_000)
-    first = steps._archive_file(source, raw_of(tmp_path / "raw"))
-    second = steps._archive_file(source, raw_of(tmp_path / "raw"))
+    first = archive(source, tmp_path)
+    second = archive(source, tmp_path)
     assert first == second
     assert len(list(first[1].parent.iterdir())) == 1
 
@@ -52,6 +53,6 @@ def test_a_file_that_changes_while_landing_is_named_by_what_was_copied(tmp_path,
 
     monkeypatch.setattr(steps.shutil, "copyfile", copy_then_upload_goes_on)
     monkeypatch.setattr(steps, "_sha256", hash_after_the_append)
-    sha, raw, _ = steps._archive_file(source, raw_of(tmp_path / "raw"))
+    sha, raw, _ = archive(source, tmp_path)
     assert raw.read_bytes() == b"first part\r\n"
     assert sha == hashlib.sha256(raw.read_bytes()).hexdigest() == raw.stem
