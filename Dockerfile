@@ -48,7 +48,7 @@ RUN pip install --no-cache-dir --no-deps /opt/tesoma/app \
     && mkdir -p /opt/airflow/dags \
     && if [ -d /opt/tesoma/app/dags ]; then cp -R /opt/tesoma/app/dags/. /opt/airflow/dags/; fi \
     && (pip check || echo "WARNING: pip check reports conflicts between uv.lock and packages preinstalled in the Airflow image (see above)" >&2) \
-    && python -c "import tesoma, connectors, transforms, expectations, warehouse"
+    && python -c "import tesoma, orchestration, connectors, transforms, expectations, warehouse"
 
 # Non-Python files read at run time come from the copy of the checkout (the installed packages
 # do not carry contracts/ and config/). Secrets are never baked in: they come from the environment.

@@ -17,7 +17,7 @@ import datetime as dt
 from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task
 
 import contracts
-from tesoma.delivery_sensor import DeliverySensor, deadline_alert
+from orchestration.delivery_sensor import DeliverySensor, deadline_alert
 from tesoma.feed_config import FeedRun, asset_uri, load
 from tesoma.schedule import cron, task_defaults
 

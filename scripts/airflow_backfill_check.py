@@ -3,7 +3,7 @@
 Two ways to run it:
 
 - ``--postgres`` (the production shape): starts its own Airflow — scheduler, DAG processor, triggerer and
-  API server as separate processes on a new PostgreSQL database (``tesoma.airflow_stack``) — on a new
+  API server as separate processes on a new PostgreSQL database (``orchestration.stack``) — on a new
   data root with ``--days`` of generated demo deliveries, backfills with ``airflow backfill create``
   twice (the second with ``--reprocess-behavior completed``, so every run really runs again), compares a
   hash of the warehouse's Parquet files after each pass, stops everything and drops the database::
@@ -16,7 +16,7 @@ Two ways to run it:
       .venv/bin/python scripts/airflow_backfill_check.py [--dag city_visits] [--from 2026-10-02] [--to 2026-10-31]
 
 A date without a delivery does not wait in a backfill: ``wait_for_delivery`` applies the feed's
-``if_not_delivered`` (config/feeds.yaml) at once (tesoma.delivery_sensor). So the check expects, per delivery
+``if_not_delivered`` (config/feeds.yaml) at once (orchestration.delivery_sensor). So the check expects, per delivery
 date, what its files in landing/ say: delivered — the run succeeds; not delivered — ``skip``: the run succeeds
 with ``wait_for_delivery`` skipped (the NGO feeds' Sundays), ``fail``: the run fails with it failed.
 
@@ -64,7 +64,7 @@ def expected_outcomes(landing: Path, feed: str, dates: list[dt.date]) -> dict[dt
     """Per delivery date, how the feed's backfill run must end: ``delivered`` when its files are in
     landing/ — decided by the sensor's own functions, so ``expect: any`` counts as ``wait_for_delivery``
     counts — else the feed's ``if_not_delivered``, which the sensor applies at once in a backfill."""
-    from tesoma.delivery_sensor import is_complete, landed
+    from orchestration.delivery_sensor import is_complete, landed
     from tesoma.feed_config import load
 
     run = load()[feed]
@@ -114,7 +114,7 @@ def unexpected_runs(get: Callable[[str], dict], dag_id: str, cadence: str, runs:
 # -- against a running UI (standalone) ------------------------------------------------------------------
 
 def backfill(token: str, dag: str, start: str, end: str) -> tuple[int, list[dict]]:
-    from tesoma.airflow_ui import api
+    from orchestration.ui import api
 
     try:
         created = api("POST", "/api/v2/backfills", token, {
@@ -136,7 +136,7 @@ def backfill(token: str, dag: str, start: str, end: str) -> tuple[int, list[dict
 
 
 def check_running_ui(args: argparse.Namespace) -> int:
-    from tesoma.airflow_ui import api
+    from orchestration.ui import api
     from tesoma.feed_config import load
 
     root = Path(os.environ.get("TESOMA_DATA_ROOT", "data")).resolve()
@@ -251,11 +251,11 @@ def run_pass(stack, dags: dict[str, tuple[dt.datetime, dt.datetime]], expected: 
 
 
 def check_postgres(args: argparse.Namespace) -> int:
-    from tesoma.airflow_stack import AirflowStack, temporary_database
+    from orchestration.stack import AirflowStack, temporary_database
+    from synthetic import generate
     from tesoma.feed_config import load
     from tesoma.feeds import carried
     from tesoma.schedule import run_time_for
-    from tesoma.synthetic import generate
 
     runs = load()
     daily = [f for f in carried() if runs[f].cadence == "daily"]
@@ -291,7 +291,7 @@ def check_postgres(args: argparse.Namespace) -> int:
     with temporary_database() as airflow_db, temporary_database(prefix="airflow_it_ledger_") as ledger_db:
         stack = AirflowStack(airflow_db, root, ledger_url=ledger_db if args.ledger == "postgres" else None,
                              preload=() if args.no_preload else ("great_expectations", "tesoma.steps",
-                                                                 "tesoma.delivery_sensor"))
+                                                                 "orchestration.delivery_sensor"))
         ledger_url = ledger_db if args.ledger == "postgres" else f"sqlite:///{root / 'ledger.sqlite'}"
         print(f"Airflow home {stack.home} (component logs in {stack.log_dir}); API {stack.url}")
         ok = False

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tesoma.airflow_ui import URL, api
+from orchestration.ui import URL, api
 
 
 def screenshot(url: str, out: Path) -> str:

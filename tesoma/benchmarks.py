@@ -93,7 +93,7 @@ def big_city_csv(directory, rows: int = 2_000_000):
     """A city_visits CSV of ``rows`` rows, made by repeating a generated day's rows with new visit ids."""
     from pathlib import Path
 
-    from tesoma.synthetic import generate
+    from synthetic import generate
 
     directory = Path(directory)
     sample_root = directory / "sample"
@@ -116,7 +116,7 @@ def big_fhir_export(directory, target_bytes: int = 1 << 30):
     import json
     from pathlib import Path
 
-    from tesoma.synthetic import generate
+    from synthetic import generate
 
     directory = Path(directory)
     sample_root = directory / "sample"

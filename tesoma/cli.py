@@ -40,7 +40,7 @@ def _date(text: str) -> dt.date:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from tesoma.synthetic import generate, main_summary_lines
+    from synthetic import generate, main_summary_lines
 
     root = args.root or settings().data_root
     started = time.monotonic()
@@ -54,9 +54,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from synthetic import generate
     from tesoma.demo import EXAMPLE_QUERY, run_days, run_other_feeds
     from tesoma.keys import ensure_demo_key
-    from tesoma.synthetic import generate
 
     s = settings()
     if ensure_demo_key(s):
@@ -258,7 +258,7 @@ def cmd_data_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
-    from tesoma import airflow_ui
+    from orchestration import ui as airflow_ui
 
     s = settings()
     if args.stop:

@@ -79,7 +79,7 @@ def run_catalog(settings: Settings, echo=print) -> str:
 
     Raises when it did not succeed: the views and the audit are part of what the demo shows.
     """
-    from tesoma.airflow_env import configure
+    from orchestration.env import configure
 
     home = configure(settings)
     log = home / "demo-runs.log"
@@ -99,7 +99,7 @@ def run_days(settings: Settings, feed: str, first: dt.date, days: int, echo=prin
 
     The feed DAG does not refresh the catalog: :func:`run_catalog` does (the demo runs it after every feed).
     """
-    from tesoma.airflow_env import configure
+    from orchestration.env import configure
     from tesoma.schedule import run_time_for
 
     home = configure(settings)

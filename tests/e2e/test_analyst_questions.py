@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import warehouse
+from synthetic import generate
 from tesoma import steps
 from tesoma.feeds import carried
-from tesoma.synthetic import generate
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 QUESTIONS = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)

@@ -97,7 +97,7 @@ def test_a_row_breaking_a_contract_rule_is_left_out_of_what_was_prepared_ahead(d
     on the passing rows only, so the failing row is quarantined and not published."""
     import pyarrow.parquet as pq
 
-    from tesoma.synthetic import generate
+    from synthetic import generate
     from warehouse.layout import Layout
 
     generate(data_root, start=DAY, days=1, residents=400, seed=5, fault_rate=0.0)

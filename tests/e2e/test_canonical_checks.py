@@ -57,9 +57,9 @@ def test_plausibility_problems_are_warnings():
 @pytest.mark.e2e
 def test_a_delivery_whose_output_breaks_an_invariant_leaves_nothing_staged(data_root, monkeypatch):
     """The staged files are written while the canonical suites run; a broken invariant removes them."""
+    from synthetic import generate
     from tesoma import steps
     from tesoma.feeds import FeedPipeline
-    from tesoma.synthetic import generate
     from warehouse.layout import Layout
     from warehouse.ledger import Ledger
 

@@ -18,7 +18,7 @@ from connectors.base import ReadReport
 from expectations.arrow_rules import row_failures
 from expectations.contract_suite import suite_for
 from expectations.runner import validate, validate_contract
-from tesoma.synthetic import generate
+from synthetic import generate
 
 DAY = dt.date(2026, 10, 1)
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "city_visits"

@@ -14,9 +14,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from synthetic import generate
 from tesoma.demo import load_dag
 from tesoma.schedule import run_time_for
-from tesoma.synthetic import generate
 from warehouse.ledger import Ledger
 
 DAY = dt.date(2026, 10, 1)

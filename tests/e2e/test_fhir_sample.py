@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from synthetic import generate
 from tesoma import steps
 from tesoma.config import PROJECT_DIR, settings
 from tesoma.keys import load_key
-from tesoma.synthetic import generate
 from transforms.pseudonymise import keyed_ids
 from warehouse.ledger import Ledger
 

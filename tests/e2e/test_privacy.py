@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from synthetic import generate
 from tesoma.demo import load_dag
 from tesoma.schedule import run_time_for
-from tesoma.synthetic import generate
 
 DAY = dt.date(2026, 10, 1)
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import connectors
-from tesoma.airflow_stack import AirflowStack, temporary_database
+from orchestration.stack import AirflowStack, temporary_database
 from tesoma.feed_config import load as feed_runs
 from tesoma.feeds import pipeline
 from tesoma.schedule import run_time_for
@@ -33,7 +33,7 @@ RESIDENTS = 500  # small: the test is about orchestration, not volume
 RUNS_DONE = {"success", "failed"}
 # Imported once in the scheduler and shared by every forked task (AirflowStack.write_preload): about
 # 5 s of CPU per task otherwise, which on two cores is most of this test's time.
-PRELOAD = ("great_expectations", "tesoma.steps", "tesoma.delivery_sensor")
+PRELOAD = ("great_expectations", "tesoma.steps", "orchestration.delivery_sensor")
 POLL_SECONDS = 3
 SETTLE_SECONDS = 10
 RUNS_TIMEOUT = 300
@@ -91,7 +91,7 @@ def _wait_for(description: str, condition, timeout: float, stack: AirflowStack):
 @pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_all_feeds_backfilled_in_parallel_on_postgres(databases, tmp_path):
-    from tesoma.synthetic import generate
+    from synthetic import generate
 
     airflow_db, ledger_db = databases
     clock = Clock()

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors import city_reporting_db
+from synthetic import generate
+from synthetic.city_reporting_db import kaynnit_table
 from tesoma import steps
-from tesoma.synthetic import generate
-from tesoma.synthetic.city_reporting_db import kaynnit_table
 from tests.conftest import require_service
 from warehouse.ledger import Ledger
 

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import contracts
+from synthetic import generate
 from tesoma import steps
 from tesoma.config import settings
 from tesoma.mappings import load_maps
-from tesoma.synthetic import generate
 from transforms.harmonise import CodeMap, Context
 from transforms.harmonise import city_access as access
 from transforms.harmonise import city_activity as activity

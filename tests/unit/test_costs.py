@@ -18,9 +18,9 @@ from openpyxl import Workbook, load_workbook
 import connectors
 import contracts
 from connectors.base import ReadReport
+from synthetic import generate
 from tesoma import steps
 from tesoma.mappings import load_maps
-from tesoma.synthetic import generate
 from transforms.harmonise import Context, costs
 from warehouse.schemas import COST_MONTH
 

@@ -67,7 +67,7 @@ def test_dag_serialises_as_the_scheduler_stores_it(dag_id):
     assert {t.task_id for t in again.tasks} == set(ALL_DAGS[dag_id].task_ids)
     if dag_id in FEEDS:
         (alert,) = data["dag"]["deadline"]
-        assert alert["callback"]["__data__"]["path"] == "tesoma.delivery_sensor.delivery_late"
+        assert alert["callback"]["__data__"]["path"] == "orchestration.delivery_sensor.delivery_late"
         assert alert["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
 
 
@@ -83,7 +83,7 @@ def test_dag_file_does_no_data_work(path):
 
 @pytest.mark.parametrize("feed", FEEDS)
 def test_feed_dag_shape(feed):
-    from tesoma.delivery_sensor import DeliverySensor
+    from orchestration.delivery_sensor import DeliverySensor
 
     dag, run = ALL_DAGS[feed], feed_runs()[feed]
     order = [t.task_id for t in dag.topological_sort()]
@@ -111,7 +111,7 @@ def test_feed_dag_has_a_deadline_alert(feed):
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert alert.interval == run.late_after > dt.timedelta(0)
     assert isinstance(alert.callback, AsyncCallback)
-    assert alert.callback.path == "tesoma.delivery_sensor.delivery_late"
+    assert alert.callback.path == "orchestration.delivery_sensor.delivery_late"
     assert alert.callback.kwargs == {"feed": feed, "cadence": run.cadence}
 
 

@@ -1,4 +1,4 @@
-"""The deferrable delivery sensor, its trigger and the deadline-alert callback (tesoma/delivery_sensor.py)."""
+"""The deferrable delivery sensor, its trigger and the deadline-alert callback (orchestration/delivery_sensor.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
-import tesoma.delivery_sensor as delivery_sensor
-from tesoma.delivery_sensor import DeliverySensor, DeliveryTrigger, deadline_alert, delivery_late
+import orchestration.delivery_sensor as delivery_sensor
+from orchestration.delivery_sensor import DeliverySensor, DeliveryTrigger, deadline_alert, delivery_late
 from tesoma.schedule import run_time_for
 
 DAY = dt.date(2026, 10, 1)
@@ -67,7 +67,7 @@ def test_defers_to_the_delivery_trigger_when_nothing_has_arrived(data_root):
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout == dt.timedelta(hours=5)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "tesoma.delivery_sensor.DeliveryTrigger"
+    assert classpath == "orchestration.delivery_sensor.DeliveryTrigger"
     assert kwargs == {"feed": "city_visits", "delivery_date": "2026-10-01",
                       "landing": str(data_root / "landing"), "expect": "all", "poll_interval": 60.0}
     # The triggerer re-creates the trigger from exactly that.
@@ -186,7 +186,7 @@ def test_delivery_late_names_feed_date_missing_partners_and_contacts(data_root, 
     async def collect():
         return [e async for e in trigger.run()]
 
-    with caplog.at_level(logging.WARNING, logger="tesoma.delivery_sensor"):
+    with caplog.at_level(logging.WARNING, logger="orchestration.delivery_sensor"):
         events = asyncio.run(collect())
 
     assert [e.payload["state"] for e in events] == ["running", "success"]

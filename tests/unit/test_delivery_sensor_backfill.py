@@ -15,8 +15,8 @@ import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
-import tesoma.delivery_sensor as delivery_sensor
-from tesoma.delivery_sensor import DeliverySensor
+import orchestration.delivery_sensor as delivery_sensor
+from orchestration.delivery_sensor import DeliverySensor
 from tesoma.schedule import run_time_for
 
 SUNDAY = dt.date(2026, 10, 4)  # an NGO feed's day without sessions: no delivery

@@ -14,9 +14,9 @@ import contracts
 from connectors import for_feed
 from connectors.base import DeliveryRejected, ReadReport
 from connectors.fhir import MANIFEST, read_export, reference_id
+from synthetic import fhir as generator
 from tesoma.config import PROJECT_DIR
 from tesoma.mappings import load_maps
-from tesoma.synthetic import fhir as generator
 from transforms.harmonise import Context
 from transforms.harmonise import mehilainen_fhir as harmonise_module
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 
-from tesoma import steps
+from tesoma.steps import landing as steps
 from warehouse.layout import Layout
 
 

@@ -21,7 +21,7 @@ TABLES = {"deliveries", "quality_results", "watermarks"}
 @pytest.fixture
 def fresh_postgres(postgres_url):
     """The URL of a new, empty PostgreSQL database on the test server; dropped (even if still in use) after."""
-    from tesoma.airflow_stack import temporary_database
+    from orchestration.stack import temporary_database
 
     with temporary_database(postgres_url.rsplit("/", 1)[0], prefix="tesoma_ledger_schema_") as url:
         yield url

@@ -22,9 +22,9 @@ import contracts
 from connectors.base import DeliveryRejected, ReadReport
 from connectors.spreadsheet import cell_text
 from expectations.contract_suite import rules
+from synthetic import generate
 from tesoma import steps
 from tesoma.mappings import load_maps
-from tesoma.synthetic import generate
 from transforms.harmonise import Context, ngo_activity, ngo_attendance
 from warehouse.schemas import ACTIVITY_COUNT, SERVICE_EVENT
 

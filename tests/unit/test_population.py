@@ -14,9 +14,9 @@ import pytest
 
 import connectors
 import contracts
+from synthetic import generate
 from tesoma import steps
 from tesoma.config import settings
-from tesoma.synthetic import generate
 from transforms.harmonise import Context
 from transforms.harmonise.population import harmonise, normalise_age_band
 from warehouse.ledger import Ledger

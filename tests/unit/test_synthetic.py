@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tesoma.synthetic import city_visits as city_visits_module
-from tesoma.synthetic import generate, generate_population, main_summary_lines
-from tesoma.synthetic.schedule import period
+from synthetic import city_visits as city_visits_module
+from synthetic import generate, generate_population, main_summary_lines
+from synthetic.schedule import period
 from transforms.pseudonymise.hetu import CENTURY_BY_SIGN, HETU_PATTERN, birth_date, check_character
 
 START = dt.date(2026, 10, 1)
@@ -323,7 +323,7 @@ def test_fhir_exports_are_complete_and_consistent(clean):
 
 
 def test_some_mehilainen_patients_have_no_identity_code():
-    from tesoma.synthetic.fhir import customers
+    from synthetic.fhir import customers
 
     population = generate_population(4_000, seed=42, reference_date=START)
     chosen = customers(population, seed=42)
@@ -486,7 +486,7 @@ def test_redelivery_replaces_the_first_file(faulty):
 
 
 def _visit_table(rows: int = 40):
-    from tesoma.synthetic.fileformats import Table
+    from synthetic.fileformats import Table
 
     population = generate_population(300, seed=1, reference_date=START)
     simulated = city_visits_module.simulate(population, period(START, 1), seed=1)
@@ -496,7 +496,7 @@ def _visit_table(rows: int = 40):
 
 @pytest.mark.parametrize("variant", ["utf16", "mixed_encoding", "broken_bytes"])
 def test_each_wrong_encoding_variant_breaks_decoding(variant):
-    from tesoma.synthetic import faults
+    from synthetic import faults
 
     table = _visit_table()
     for attempt in range(50):
@@ -518,7 +518,7 @@ def test_each_wrong_encoding_variant_breaks_decoding(variant):
 
 @pytest.mark.parametrize("variant", ["missing_rows", "corrected_rows"])
 def test_each_redelivery_variant_differs_from_the_corrected_file(variant):
-    from tesoma.synthetic import faults
+    from synthetic import faults
 
     table = _visit_table()
     for attempt in range(50):
@@ -537,7 +537,7 @@ def test_each_redelivery_variant_differs_from_the_corrected_file(variant):
 
 
 def test_invalid_fhir_codes_are_recorded_where_they_are():
-    from tesoma.synthetic import faults, fhir
+    from synthetic import faults, fhir
 
     population = generate_population(2_000, seed=2, reference_date=START)
     patients, encounters, _conditions = fhir._Clinic(population, seed=2).day(START)
@@ -567,7 +567,7 @@ def test_summary_lines(faulty):
 
 def test_default_run_has_a_handful_of_faults_of_every_kind():
     """The default seed and rate over 30 days (only the plan: no files are written)."""
-    from tesoma.synthetic.faults import KINDS, FaultPlan
+    from synthetic.faults import KINDS, FaultPlan
 
     plan = FaultPlan.draw(42, 0.03, period(START, 30))
     planned = [kind for kinds in plan.planned.values() for kind, _forced in kinds]

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tesoma.synthetic.fileformats import Table
-from tesoma.synthetic.schedule import public_holidays
-from tesoma.synthetic.seeding import stream
+from synthetic.fileformats import Table
+from synthetic.schedule import public_holidays
+from synthetic.seeding import stream
 
 COLUMNS = ["pvm", "toimipiste", "palvelu", "mittari", "arvo"]
 LIBRARY_HOURS = {0: 8.5, 1: 8.5, 2: 8.5, 3: 8.5, 4: 7.5, 5: 5.0, 6: 6.0}

@@ -28,12 +28,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tesoma.synthetic import fileformats
-from tesoma.synthetic.answer_key import AnswerKey, OutputFile
-from tesoma.synthetic.fileformats import Table
-from tesoma.synthetic.population import Population, Resident
-from tesoma.synthetic.schedule import daily_arrival, public_holidays
-from tesoma.synthetic.seeding import stream
+from synthetic import fileformats
+from synthetic.answer_key import AnswerKey, OutputFile
+from synthetic.fileformats import Table
+from synthetic.population import Population, Resident
+from synthetic.schedule import daily_arrival, public_holidays
+from synthetic.seeding import stream
 
 FEED = "ngo_activity"
 CONSENT_SHARE = 0.45

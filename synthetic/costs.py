@@ -34,12 +34,12 @@ import calendar
 import datetime as dt
 from collections.abc import Callable
 
-from tesoma.synthetic import fileformats
-from tesoma.synthetic.answer_key import AnswerKey, OutputFile
-from tesoma.synthetic.city import day_encoding
-from tesoma.synthetic.fileformats import Table
-from tesoma.synthetic.schedule import daily_arrival, months_touched
-from tesoma.synthetic.seeding import stream
+from synthetic import fileformats
+from synthetic.answer_key import AnswerKey, OutputFile
+from synthetic.city import day_encoding
+from synthetic.fileformats import Table
+from synthetic.schedule import daily_arrival, months_touched
+from synthetic.seeding import stream
 
 FEED = "costs"
 COLUMNS = ["kuukausi", "palvelualue", "kustannus_eur"]

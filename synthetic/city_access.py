@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tesoma.synthetic.fileformats import Table
-from tesoma.synthetic.seeding import stream
+from synthetic.fileformats import Table
+from synthetic.seeding import stream
 
 COLUMNS = ["pvm", "toimipiste", "ammattiryhma", "t3_vrk"]
 TYPICAL_T3_DAYS = {

@@ -39,12 +39,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tesoma.synthetic import clinical_codes, faults
-from tesoma.synthetic.answer_key import AnswerKey, OutputFile
-from tesoma.synthetic.fileformats import ndjson
-from tesoma.synthetic.population import Population, Resident
-from tesoma.synthetic.schedule import daily_arrival, is_working_day, iso_with_offset, local
-from tesoma.synthetic.seeding import stream, uuid4
+from synthetic import clinical_codes, faults
+from synthetic.answer_key import AnswerKey, OutputFile
+from synthetic.fileformats import ndjson
+from synthetic.population import Population, Resident
+from synthetic.schedule import daily_arrival, is_working_day, iso_with_offset, local
+from synthetic.seeding import stream, uuid4
 
 PARTNER = "mehilainen"
 FEED = "mehilainen_fhir"

@@ -1,23 +1,10 @@
-"""The pipeline's steps. A DAG task or a `tesoma` command calls exactly one of these.
-
-Each step reads and writes one delivery (or one partition) and can be re-run safely:
-
-- :func:`land` — find a feed's files for a date, archive them under ``raw/`` by SHA-256, record them.
-- :func:`ingest` — read, validate, pseudonymise and harmonise one delivery into ``staging/``;
-  problems go to ``quarantine/``.
-- :func:`publish` — move a staged delivery into the warehouse atomically.
-- :func:`refresh_catalog` — rebuild the analysts' DuckDB views.
-
-Return values are small dicts of ids and counts: safe for XCom and logs (no row data).
-"""
+"""Ingest: one delivery read, checked, pseudonymised and harmonised into ``staging/``; problems go to
+``quarantine/``."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 import os
-import shutil
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -25,28 +12,27 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 import connectors
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
 from expectations import data_docs
 from expectations.runner import validate_contract, validate_rules
 from tesoma import quarantine
-from tesoma.config import Settings, settings
+from tesoma.config import Settings
 from tesoma.feeds import pipeline
 from tesoma.keys import load_key
+from tesoma.steps.context import context as _context
 from transforms import reasons
 from transforms.duplicates import exact_duplicates
 from transforms.pseudonymise import EventIds, pseudonymise
-from warehouse import catalog
-from warehouse.layout import Layout
-from warehouse.ledger import Ledger
-from warehouse.publish import publish_partition, unpublish_partition, write_parquet
+from warehouse.publish import write_parquet
 
 log = logging.getLogger(__name__)
 
+
 DEFAULT_MAX_REJECTED_SHARE = 0.2
 """Above this share of bad rows a delivery is rejected whole (contracts may set ``maxRejectedRowShare``)."""
+
 
 _STAGES = {"not_a_date_time": "parse", "not_a_date": "parse", "not_an_integer": "parse", "not_a_number": "parse",
            "not_a_boolean": "parse", "unreadable_row": "parse", "duplicate_row": "parse",
@@ -71,94 +57,6 @@ def _arrow_memory() -> None:
         return
     if pa.default_memory_pool().backend_name != pool.backend_name:
         pa.set_memory_pool(pool)
-
-
-def _context(s: Settings | None) -> tuple[Settings, Layout, Ledger]:
-    s = s or settings()
-    return s, Layout(s.data_root), Ledger(s.ledger_url)
-
-
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a folder delivery (over its files' names and contents, in name order)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            h.update(str(file.relative_to(path)).encode() + b"\0")
-        with file.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def _archive_folder(source: Path, raw: Path) -> int:
-    """Copy a folder delivery into raw/ (atomically: copy beside, then rename); returns its size in bytes."""
-    if not raw.exists():
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        tmp = raw.with_name(raw.name + ".tmp")
-        if tmp.is_dir():
-            shutil.rmtree(tmp)
-        shutil.copytree(source, tmp)
-        tmp.replace(raw)
-    return sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
-
-
-def _archive_file(source: Path, layout: Layout, partner: str, feed: str) -> tuple[str, Path, int]:
-    """Hash a delivered file and copy it into raw/ at once (both release the GIL: 0.2 s and 0.1 s for
-    350 MiB, side by side); returns (SHA-256, archived path, size). The copy takes its hashed name when
-    both are done. If the file changed meanwhile (an upload still running), the name is the hash of the
-    copy, so an archive's name always matches its bytes; the finished upload lands later as a new delivery."""
-    folder = layout.raw_dir(partner, feed)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{source.name}.{os.getpid()}.landing"
-    try:
-        before = source.stat()
-        with ThreadPoolExecutor(1, thread_name_prefix="archive") as pool:
-            copied = pool.submit(shutil.copyfile, source, tmp)
-            sha = _sha256(source)
-            copied.result()
-        after = source.stat()
-        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) \
-                or tmp.stat().st_size != after.st_size:
-            sha = _sha256(tmp)
-        raw = layout.raw_file(partner, feed, sha, source.suffix)
-        if raw.exists():
-            tmp.unlink()
-        else:
-            tmp.replace(raw)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return sha, raw, raw.stat().st_size
-
-
-def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
-    """Archive the feed's landed deliveries for ``delivery_date`` into ``raw/`` and record each one.
-
-    Idempotent: a delivery already landed (same content) is not recorded again. Returns delivery ids,
-    per partner oldest sequence first.
-    """
-    s, layout, ledger = _context(s)
-    connector = connectors.for_feed(feed)
-    ids = []
-    for landed in connector.discover_all(layout.landing, delivery_date):
-        if landed.path.is_dir():
-            sha = _sha256(landed.path)
-            raw = layout.raw_file(landed.partner, feed, sha, "")
-            size = _archive_folder(landed.path, raw)
-        else:
-            sha, raw, size = _archive_file(landed.path, layout, landed.partner, feed)
-        delivery, created = ledger.record_landed(
-            partner=landed.partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
-            source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)),
-            size_bytes=size, arrived_at=landed.arrived_at,
-        )
-        log.info("%s %s/%s: %s (%s)", "landed" if created else "already landed", landed.partner, landed.path.name,
-                 delivery.delivery_id, delivery.state)
-        ids.append(delivery.delivery_id)
-    if not ids:
-        log.warning("%s: no delivery found for %s under %s/<partner>/%s", feed, delivery_date, layout.landing,
-                    connector.landing_folder)
-    return ids
 
 
 def ingest(delivery_id: str, s: Settings | None = None) -> dict:
@@ -451,204 +349,3 @@ def _quality_rows(by_reason: Counter, warnings: list[str], unmapped: Counter) ->
                      "failed_rows": count, "severity": "warning"})
     return rows
 
-
-def publish(delivery_id: str, s: Settings | None = None) -> dict:
-    """Publish a staged delivery into its partitions (one per canonical table), atomically each, if it
-    is the partner's newest delivery for its date.
-
-    A corrected re-delivery (higher sequence) replaces the partitions; the earlier one becomes
-    ``superseded``. Publishing again is a no-op that gives the same bytes.
-    """
-    s, layout, ledger = _context(s)
-    delivery = ledger.get(delivery_id)
-    feed = pipeline(delivery.feed)
-    siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
-    # A higher sequence wins; the same name sent again (same sequence, new content) wins by arrival time.
-    newest = max(siblings, key=lambda d: (d.sequence, _aware(d.arrived_at), _aware(d.landed_at), d.delivery_id))
-    if delivery.state == "rejected":
-        return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
-    if newest.delivery_id != delivery_id:
-        ledger.update(delivery_id, state="superseded", rows_published=0)
-        return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
-    staged = {t: layout.staging_file(t, delivery_id) for t in feed.tables}
-    missing = [t for t, path in staged.items() if not path.exists()]
-    if missing:
-        raise FileNotFoundError(f"{delivery_id} has no staged {', '.join(missing)} (state {delivery.state}); "
-                                "run ingest first")
-    for table_name, path in staged.items():
-        partition = layout.partition_dir(table_name, delivery.partner, delivery.delivery_date)
-        if pq.read_metadata(path).num_rows:
-            publish_partition(path, partition)
-        else:
-            unpublish_partition(partition)
-    rows = delivery.rows_read - delivery.rows_quarantined
-    for older in siblings:
-        if older.delivery_id != delivery_id and older.state in ("published", "staged"):
-            ledger.update(older.delivery_id, state="superseded", rows_published=0)
-    ledger.update(delivery_id, state="published", rows_published=rows)
-    log.info("%s published: %d rows into %s", delivery_id, rows, ", ".join(feed.tables))
-    return {"delivery_id": delivery_id, "state": "published", "rows_published": rows,
-            "partner": delivery.partner, "delivery_date": delivery.delivery_date.isoformat()}
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime:
-    if moment is None:
-        return dt.datetime.min.replace(tzinfo=dt.UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def refresh_catalog(s: Settings | None = None) -> list[str]:
-    """Rebuild the analysts' DuckDB views, the quality page and the GX Data Docs; returns the view names."""
-    from expectations import data_docs
-    from tesoma import quality_report
-
-    s, layout, _ = _context(s)
-    views = catalog.refresh(layout)
-    quality_report.write(s)  # the data docs follow the catalog
-    started = time.monotonic()
-    index = data_docs.build(s)
-    log.info("catalog %s: views %s; data docs %s (%.1fs)", layout.catalog, ", ".join(views) or "(none yet)",
-             index, time.monotonic() - started)
-    return views
-
-
-def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None, pull: bool = False) -> list[dict]:
-    """land (or pull) → ingest → publish every delivery of a feed for one date (the DAG, without Airflow)."""
-    ids = globals()["pull"](feed, delivery_date, s) if pull else land(feed, delivery_date, s)
-    results = {d: ingest(d, s) for d in ids}
-    for published in publish_in_order(ids, s):
-        results[published["delivery_id"]].update(published)
-    return list(results.values())
-
-
-def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list[dict]:
-    """Publish a date's deliveries oldest first, so a correction always ends up on top."""
-    s, _, ledger = _context(s)
-    ordered = sorted(delivery_ids, key=lambda d: (ledger.get(d).partner, ledger.get(d).sequence, d))
-    return [publish(d, s) for d in ordered]
-
-
-class PrivacyFindings(RuntimeError):
-    """The audit found identifying data outside the restricted zones; the message lists where."""
-
-
-def audit(s: Settings | None = None) -> dict:
-    """Scan warehouse, staging, docs and logs for identifying data; raises :class:`PrivacyFindings`."""
-    from tesoma import audit as privacy_audit
-
-    s = s or settings()
-    started = time.monotonic()
-    findings, scanned = privacy_audit.run(s)
-    seconds = round(time.monotonic() - started, 2)
-    if findings:
-        shown = "\n".join(str(f) for f in findings[:50])
-        raise PrivacyFindings(f"{len(findings)} finding(s) in {scanned} files:\n{shown}")
-    log.info("privacy audit: %d files scanned, no findings (%.2fs)", scanned, seconds)
-    return {"files_scanned": scanned, "findings": 0, "seconds": seconds}
-
-
-def purge(now: dt.datetime | None = None, s: Settings | None = None) -> dict:
-    """Retention: delete identifiable copies that are past their time.
-
-    ``raw/`` archives older than ``raw_retention_days`` and quarantine folders older than
-    ``quarantine_retention_days`` (both counted from landing) are deleted, for deliveries that are
-    finished (published, superseded or rejected). The ledger keeps the delivery's accounting and
-    records ``purged_at``; the pseudonymised warehouse is untouched.
-    """
-    s, layout, ledger = _context(s)
-    now = now or dt.datetime.now(dt.UTC)
-    raw_cutoff = now - dt.timedelta(days=s.raw_retention_days)
-    quarantine_cutoff = now - dt.timedelta(days=s.quarantine_retention_days)
-    purged = {"raw_files": 0, "quarantine_folders": 0}
-    for d in ledger.all():
-        if d.state not in ("published", "superseded", "rejected") or d.landed_at is None:
-            continue
-        landed = d.landed_at if d.landed_at.tzinfo else d.landed_at.replace(tzinfo=dt.UTC)
-        qdir = layout.quarantine_dir(d.partner, d.delivery_id)
-        if landed < quarantine_cutoff and qdir.exists():
-            shutil.rmtree(qdir)
-            purged["quarantine_folders"] += 1
-        raw = layout.root / d.raw_path
-        if landed < raw_cutoff:
-            if raw.is_dir():  # a folder delivery (FHIR bulk export)
-                shutil.rmtree(raw)
-                purged["raw_files"] += 1
-            elif raw.exists():
-                raw.unlink()
-                purged["raw_files"] += 1
-            if d.purged_at is None:
-                ledger.update(d.delivery_id, purged_at=now)
-    log.info("retention purge: %d raw file(s), %d quarantine folder(s) deleted", purged["raw_files"],
-             purged["quarantine_folders"])
-    return purged
-
-
-def reprocess(feed: str | None = None, s: Settings | None = None) -> dict:
-    """Ingest and publish again every delivery whose raw archive still exists (e.g. after a key
-    rotation or a fix), oldest first. Deliveries whose raw copy was purged are listed, not touched."""
-    s, layout, ledger = _context(s)
-    done, purged = 0, []
-    by_date: dict[tuple[str, dt.date], list[str]] = {}
-    for d in ledger.all(feed):
-        if not (layout.root / d.raw_path).exists():
-            purged.append(d.delivery_id)
-            continue
-        ingest(d.delivery_id, s)
-        by_date.setdefault((d.feed, d.delivery_date), []).append(d.delivery_id)
-        done += 1
-    for ids in by_date.values():
-        publish_in_order(ids, s)
-    refresh_catalog(s)
-    log.info("reprocessed %d deliveries; %d without a raw copy (purged) were left as they are", done, len(purged))
-    return {"reprocessed": done, "not_reprocessable": len(purged)}
-
-
-REPORTING_SOURCE = "city_reporting"
-
-
-def pull(feed: str, delivery_date: dt.date, s: Settings | None = None, source_url: str | None = None) -> list[str]:
-    """Pull a feed's rows for ``delivery_date`` from the partner's database, as a delivery.
-
-    Reads rows updated after the ledger's watermark up to the end of the date (Helsinki time), writes
-    them as one Parquet file, archives and records it like a dropped file, then moves the watermark.
-    A crash in between is harmless: the same window gives the same file, hence the same delivery.
-    Re-running a date whose window is already behind the watermark returns the deliveries it made.
-    """
-    from connectors import city_reporting_db
-
-    if feed != "city_visits":
-        raise KeyError(f"{feed} is not pulled from a database; only city_visits is")
-    s, layout, ledger = _context(s)
-    url = source_url or s.city_reporting_url
-    until = dt.datetime.combine(delivery_date + dt.timedelta(days=1), dt.time(0))
-    since = ledger.watermark(feed, REPORTING_SOURCE)
-    if since is not None and since >= until:
-        existing = [d.delivery_id for d in ledger.for_date(feed, delivery_date) if d.source_name.startswith("pull:")]
-        log.info("%s %s: already pulled up to %s; nothing new", feed, delivery_date, since)
-        return existing
-    window = {"source": REPORTING_SOURCE, "since": since.isoformat() if since else "", "until": until.isoformat()}
-    extract = layout.staging / "pulls" / f"{feed}-{delivery_date:%Y%m%d}.parquet"
-    rows = city_reporting_db.write_extract(city_reporting_db.extract(url, since, until), extract, window)
-    partner = pipeline(feed).contract.partner
-    sha, raw, size = _archive_file(extract, layout, partner, feed)
-    extract.unlink()
-    sequence = 1 + len(ledger.for_date(feed, delivery_date, partner))
-    delivery, created = ledger.record_landed(
-        partner=partner, feed=feed, delivery_date=delivery_date, sequence=sequence,
-        source_name=f"pull:{REPORTING_SOURCE}:{window['since'] or '-'}..{window['until']}", sha256=sha,
-        raw_path=str(raw.relative_to(layout.root)), size_bytes=size, arrived_at=dt.datetime.now(dt.UTC),
-    )
-    ledger.set_watermark(feed, REPORTING_SOURCE, until)
-    log.info("%s %s: pulled %d rows (%s) as %s", feed, delivery_date, rows, "new" if created else "known",
-             delivery.delivery_id)
-    return [delivery.delivery_id]
-
-
-def process_all(feed: str, s: Settings | None = None) -> list[dict]:
-    """Process every date that has a delivery in landing for ``feed`` (the demo's catch-up, no Airflow)."""
-    s, layout, _ = _context(s)
-    dates = sorted({f.delivery_date for f in connectors.for_feed(feed).discover_all(layout.landing)})
-    results = []
-    for day in dates:
-        results += process_date(feed, day, s)
-    return results

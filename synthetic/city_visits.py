@@ -34,10 +34,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from tesoma.synthetic import clinical_codes
-from tesoma.synthetic.population import Population, Resident
-from tesoma.synthetic.schedule import is_working_day
-from tesoma.synthetic.seeding import stream
+from synthetic import clinical_codes
+from synthetic.population import Population, Resident
+from synthetic.schedule import is_working_day
+from synthetic.seeding import stream
 
 COLUMNS = (
     "kaynti_id",

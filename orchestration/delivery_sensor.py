@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRIGGER_PATH = "tesoma.delivery_sensor.DeliveryTrigger"
+TRIGGER_PATH = "orchestration.delivery_sensor.DeliveryTrigger"
 # The run_type of runs created by `airflow backfill` / the UI's Backfill (DagRunType.BACKFILL_JOB in Airflow
 # core, DagRunType.BACKFILL in the task SDK: both are this string).
 BACKFILL = "backfill"

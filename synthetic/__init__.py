@@ -15,12 +15,12 @@ import pathlib
 import shutil
 from collections.abc import Callable
 
-from tesoma.synthetic import city, costs, fhir, ngo, reference
-from tesoma.synthetic.answer_key import ANSWER_KEY, AnswerKey, main_summary_lines
-from tesoma.synthetic.faults import FaultPlan
-from tesoma.synthetic.identity_codes import has_new_sign, is_temporary
-from tesoma.synthetic.population import Population, Resident, generate_population
-from tesoma.synthetic.schedule import period
+from synthetic import city, costs, fhir, ngo, reference
+from synthetic.answer_key import ANSWER_KEY, AnswerKey, main_summary_lines
+from synthetic.faults import FaultPlan
+from synthetic.identity_codes import has_new_sign, is_temporary
+from synthetic.population import Population, Resident, generate_population
+from synthetic.schedule import period
 
 __all__ = ["Population", "Resident", "generate", "generate_population", "main_summary_lines", "owned_paths"]
 

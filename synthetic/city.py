@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from tesoma.synthetic import city_access, city_activity, city_reporting_db, city_visits, faults
-from tesoma.synthetic.answer_key import AnswerKey, OutputFile
-from tesoma.synthetic.fileformats import Table, delimited_text, set_arrival
-from tesoma.synthetic.population import Population
-from tesoma.synthetic.schedule import daily_arrival, iso_with_offset
-from tesoma.synthetic.seeding import stream
+from synthetic import city_access, city_activity, city_reporting_db, city_visits, faults
+from synthetic.answer_key import AnswerKey, OutputFile
+from synthetic.fileformats import Table, delimited_text, set_arrival
+from synthetic.population import Population
+from synthetic.schedule import daily_arrival, iso_with_offset
+from synthetic.seeding import stream
 
 PARTNER = "city"
 ENCODINGS = ("utf-8-sig", "cp1252")

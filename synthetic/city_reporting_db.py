@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
-from tesoma.synthetic.city_visits import Visit
+from synthetic.city_visits import Visit
 
 DATABASE = Path("sources") / "city_reporting.sqlite"
 TABLE = "kaynnit"

@@ -28,7 +28,7 @@ def _pid_file(settings: Settings) -> Path:
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    from tesoma.airflow_env import configure
+    from orchestration.env import configure
 
     configure(settings)
     env = dict(os.environ)

@@ -15,9 +15,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, replace
 
-from tesoma.synthetic import addresses, names
-from tesoma.synthetic.identity_codes import IdentityCodeIssuer, with_sign
-from tesoma.synthetic.seeding import stream
+from synthetic import addresses, names
+from synthetic.identity_codes import IdentityCodeIssuer, with_sign
+from synthetic.seeding import stream
 
 AGE_BAND_WEIGHTS = (
     # relative size of the five-year age bands 0–4, 5–9, …, 95–99 (Finland, early 2020s)

@@ -138,7 +138,7 @@ class AirflowStack:
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Europe/Helsinki",  # as tesoma.airflow_env (naive CLI dates)
+            "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Europe/Helsinki",  # as orchestration.env (naive CLI dates)
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
@@ -210,7 +210,7 @@ class AirflowStack:
         settings.parent.mkdir(parents=True, exist_ok=True)
         imports = "\n".join(f"    import {name}  # noqa: F401" for name in self.preload)
         settings.write_text(
-            '"""Written by tesoma.airflow_stack: task code imported once in the scheduler, whose\n'
+            '"""Written by orchestration.stack: task code imported once in the scheduler, whose\n'
             'LocalExecutor forks every task process (see AirflowStack.write_preload)."""\n\n'
             "import sys\n\n__all__: list[str] = []  # no cluster policies here\n\n"
             f'if sys.argv[1:2] == ["scheduler"]:\n{imports}\n'

@@ -3,7 +3,7 @@
 Tests and demos compare the pipeline's ledger against it: every delivery with its files (path relative
 to the data root, record count, SHA-256), when it was due and when it arrived, and every fault with the
 records it affects. It is written to ``landing/_generated.json`` (the leading underscore tells landing
-discovery to ignore it) and returned by :func:`tesoma.synthetic.generate`. It holds no personal data:
+discovery to ignore it) and returned by :func:`synthetic.generate`. It holds no personal data:
 visits are named by their ``kaynti_id``, FHIR resources by their ``id``.
 """
 
@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tesoma.synthetic import fileformats
-from tesoma.synthetic.schedule import iso_with_offset
+from synthetic import fileformats
+from synthetic.schedule import iso_with_offset
 
 ANSWER_KEY = Path("landing") / "_generated.json"
 
@@ -103,7 +103,7 @@ class AnswerKey:
         for fault in self.faults:
             by_kind[fault["kind"]] = by_kind.get(fault["kind"], 0) + 1
         return {
-            "generator": "tesoma.synthetic",
+            "generator": "synthetic",
             "format_version": 1,
             "arguments": self.arguments,
             **self.extra,

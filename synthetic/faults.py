@@ -35,10 +35,10 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from tesoma.synthetic.fileformats import CRLF, Table, delimited_lines
-from tesoma.synthetic.identity_codes import wrong_check_character
-from tesoma.synthetic.schedule import is_working_day
-from tesoma.synthetic.seeding import stream
+from synthetic.fileformats import CRLF, Table, delimited_lines
+from synthetic.identity_codes import wrong_check_character
+from synthetic.schedule import is_working_day
+from synthetic.seeding import stream
 
 WRONG_ENCODING = "wrong_encoding"
 DUPLICATE_ROWS = "duplicate_rows"

@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from tesoma.synthetic import fileformats
-from tesoma.synthetic.addresses import MUNICIPALITY_TAMPERE, POSTAL_AREAS
-from tesoma.synthetic.answer_key import AnswerKey, OutputFile
-from tesoma.synthetic.fileformats import Table
-from tesoma.synthetic.population import Population
-from tesoma.synthetic.schedule import daily_arrival
+from synthetic import fileformats
+from synthetic.addresses import MUNICIPALITY_TAMPERE, POSTAL_AREAS
+from synthetic.answer_key import AnswerKey, OutputFile
+from synthetic.fileformats import Table
+from synthetic.population import Population
+from synthetic.schedule import daily_arrival
 
 PARTNER = "reference"
 FEED = "population"

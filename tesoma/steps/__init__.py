@@ -1,0 +1,25 @@
+"""The pipeline's steps. A DAG task or a `tesoma` command calls exactly one of these.
+
+Each step reads and writes one delivery (or one partition) and can be re-run safely:
+
+- :func:`land` — find a feed's files for a date, archive them under ``raw/`` by SHA-256, record them
+  (:func:`pull` does the same for a feed fetched from the partner's database);
+- :func:`ingest` — read, validate, pseudonymise and harmonise one delivery into ``staging/``;
+  problems go to ``quarantine/`` (its named stages are in :mod:`tesoma.steps.ingestion`);
+- :func:`publish` — move a staged delivery into the warehouse atomically;
+- :func:`refresh_catalog` — rebuild the analysts' DuckDB views; :func:`audit`, :func:`purge` — privacy
+  audit and retention;
+- :func:`process_date`, :func:`process_all`, :func:`reprocess` — whole runs without a scheduler.
+
+Return values are small dicts of ids and counts: safe for XCom and logs (no row data).
+"""
+
+from tesoma.steps.ingestion import DEFAULT_MAX_REJECTED_SHARE, check_canonical, contract_empty, ingest
+from tesoma.steps.landing import REPORTING_SOURCE, land, pull
+from tesoma.steps.publishing import publish, publish_in_order
+from tesoma.steps.runs import process_all, process_date, reprocess
+from tesoma.steps.upkeep import PrivacyFindings, audit, purge, refresh_catalog
+
+__all__ = ["DEFAULT_MAX_REJECTED_SHARE", "REPORTING_SOURCE", "PrivacyFindings", "audit", "check_canonical",
+           "contract_empty", "ingest", "land", "process_all", "process_date", "publish", "publish_in_order",
+           "pull", "purge", "refresh_catalog", "reprocess"]
