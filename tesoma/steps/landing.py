@@ -14,6 +14,7 @@ from pathlib import Path
 import connectors
 from tesoma.config import Settings
 from tesoma.feeds import pipeline
+from tesoma.keys import load_key
 from tesoma.steps.context import context as _context
 from warehouse.layout import Layout
 
@@ -73,6 +74,14 @@ def _archive_file(source: Path, layout: Layout, partner: str, feed: str) -> tupl
     return sha, raw, raw.stat().st_size
 
 
+def require_key(feed: str, s: Settings) -> None:
+    """Refuse to start when a feed that identifies people has no usable pseudonym key: raises
+    :class:`transforms.pseudonymise.KeyProblem` before anything is landed, archived or recorded."""
+    feed_pipeline = pipeline(feed)
+    if any(feed_pipeline.identity_spec(partner) is not None for partner in feed_pipeline.contract.partners):
+        load_key(s)
+
+
 def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
     """Archive the feed's landed deliveries for ``delivery_date`` into ``raw/`` and record each one.
 
@@ -80,6 +89,7 @@ def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[s
     per partner oldest sequence first.
     """
     s, layout, ledger = _context(s)
+    require_key(feed, s)
     connector = connectors.for_feed(feed)
     ids = []
     for landed in connector.discover_all(layout.landing, delivery_date):
@@ -119,6 +129,7 @@ def pull(feed: str, delivery_date: dt.date, s: Settings | None = None, source_ur
     if feed != "city_visits":
         raise KeyError(f"{feed} is not pulled from a database; only city_visits is")
     s, layout, ledger = _context(s)
+    require_key(feed, s)
     url = source_url or s.city_reporting_url
     until = dt.datetime.combine(delivery_date + dt.timedelta(days=1), dt.time(0))
     since = ledger.watermark(feed, REPORTING_SOURCE)
