@@ -1,46 +1,33 @@
 """Connectors: I/O only. Each discovers a feed's deliveries and reads one delivery as Arrow batches
 in the feed's contract schema (see ``contracts``). They know formats and transports, not meaning.
 
-Every module in this package is imported once; each :class:`FileConnector` subclass with a ``feed``
-attribute becomes that feed's connector.
+Which class is a feed's connector is declared in the feed registry (``config/feeds.yaml``,
+``connector: <module>:<class>``); nothing in this package is scanned for it.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from functools import cache
-
 from connectors.base import DeliveryRejected, FileConnector, LandedFile
 
 
-def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out += [sub, *_subclasses(sub)]
-    return out
-
-
-@cache
-def registry() -> dict[str, type[FileConnector]]:
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    found: dict[str, type[FileConnector]] = {}
-    for cls in _subclasses(FileConnector):
-        feed = cls.__dict__.get("feed")
-        if feed:
-            if feed in found:
-                raise RuntimeError(f"two connectors for feed {feed!r}: {found[feed].__name__}, {cls.__name__}")
-            found[feed] = cls
-    return found
-
-
 def for_feed(feed: str) -> FileConnector:
-    """The connector of a feed, e.g. ``for_feed("city_visits")``."""
-    try:
-        return registry()[feed]()
-    except KeyError:
-        raise KeyError(f"no connector for feed {feed!r}; known: {', '.join(sorted(registry()))}") from None
+    """The connector the feed registry names for ``feed``, e.g. ``for_feed("city_visits")``.
+
+    A KeyError names the known feeds. Kept here, for the steps, the sensor and the tests that ask it;
+    the lookup itself is :func:`tesoma.feeds.connector` (imported late: the registry is the front
+    package's, and connectors must not need it to be imported).
+    """
+    from tesoma.feeds import connector
+
+    return connector(feed)
+
+
+def registry() -> dict[str, type[FileConnector]]:
+    """Each declared feed's connector class, by feed (imports every connector the registry names)."""
+    from tesoma.feed_config import load
+    from tesoma.feeds import connector_class
+
+    return {feed: connector_class(feed) for feed in load()}
 
 
 __all__ = ["DeliveryRejected", "FileConnector", "LandedFile", "for_feed", "registry"]

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.base import ROW_ERRORS, ROW_NUMBER, ReadReport
+from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
 from connectors.delimited import DelimitedFileConnector
 
 
@@ -27,9 +27,17 @@ class CityVisitsCsv(DelimitedFileConnector):
         schema = pa.schema([f.with_nullable(True) for f in schema]
                            + [pa.field(ROW_NUMBER, pa.int64()), pa.field(ROW_ERRORS, pa.string())])
         first = 1
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            arrays = [batch.column(name).cast(schema.field(name).type) for name in self.contract.column_names]
-            n = batch.num_rows
-            arrays += [pa.array(np.arange(first, first + n, dtype=np.int64)), pa.nulls(n, pa.string())]
-            first += batch.num_rows
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        try:
+            batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+            for batch in batches:
+                arrays = [batch.column(name).cast(schema.field(name).type) for name in self.contract.column_names]
+                n = batch.num_rows
+                arrays += [pa.array(np.arange(first, first + n, dtype=np.int64)), pa.nulls(n, pa.string())]
+                first += batch.num_rows
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        except (pa.ArrowException, KeyError):  # damaged, or not in the contract's columns and types
+            raise DeliveryRejected(
+                "malformed",
+                f"The Parquet extract cannot be read after row {first - 1}: it is damaged or lacks the contract's "
+                "columns. Pull it again (it is written by the city's reporting-database pull).",
+            ) from None

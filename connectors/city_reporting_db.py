@@ -38,6 +38,15 @@ def _value(value: object, type_: pa.DataType) -> object:
     return value
 
 
+def _array(values: tuple, field: pa.Field) -> pa.Array:
+    try:
+        return pa.array([_value(v, field.type) for v in values], field.type)
+    except (ValueError, ArithmeticError, TypeError, pa.ArrowException):  # decimal.InvalidOperation included
+        # The parsers' messages quote the value: name only the column (no row data in logs or exceptions).
+        raise ValueError(f"the reporting table {TABLE} holds a value in column {field.name} that is not a "
+                         f"{field.type}; the contract needs one (fix the source row, then pull again)") from None
+
+
 def extract(url: str, since: dt.datetime | None, until: dt.datetime,
             batch_rows: int = 50_000) -> Iterator[pa.RecordBatch]:
     """Rows with ``since < paivitetty <= until`` (local times), in the contract schema, streamed."""
@@ -58,9 +67,8 @@ def extract(url: str, since: dt.datetime | None, until: dt.datetime,
             result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
             for rows in result.partitions():
                 columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-                arrays = [pa.array([_value(v, f.type) for v in column], f.type)
-                          for column, f in zip(columns, schema, strict=True)]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+                yield pa.RecordBatch.from_arrays([_array(column, f) for column, f in zip(columns, schema, strict=True)],
+                                                 schema=schema)
     finally:
         engine.dispose()
 

@@ -24,11 +24,16 @@ then the Encounter files are streamed into batches of ``batch_rows`` rows.
 What is reported, never with values (only counts, file names and line numbers):
 
 - the whole delivery is rejected (:class:`DeliveryRejected`) when ``manifest.json`` is missing or
-  unreadable, lists a file that is not there, gives a ``count`` that differs from the file's lines, or
-  when the folder holds an NDJSON file the manifest does not list;
-- an Encounter line that is not JSON or not an Encounter is an unreadable row (``report.unreadable_rows``);
-- an Encounter whose values cannot be typed, or whose subject Patient is not in the export, is a row
-  with reasons in ``_errors`` (``period_start: not_a_date_time``, ``subject: dangling_reference``…);
+  unreadable, lists a file that is not there, gives a ``count`` that differs from the file's lines, when
+  the folder holds an NDJSON file the manifest does not list, a link (rule ``link_in_folder``) or a file
+  whose name is not printable UTF-8 (``bad_name_in_folder``; the same rules as landing's);
+- an Encounter line that is not JSON, is nested deeper than :data:`MAX_JSON_DEPTH`, is longer than
+  :data:`MAX_LINE_BYTES`, holds text that is not Unicode, or is not an Encounter, is an unreadable row
+  (``report.unreadable_rows``);
+- an Encounter whose values cannot be typed (including instants outside
+  :data:`connectors.base.EARLIEST_TIME` … ``LATEST_TIME`` or with an offset beyond ±14:00), or whose subject
+  Patient is not in the export, is a row with reasons in ``_errors`` (``period_start: not_a_date_time``,
+  ``subject: dangling_reference``…);
 - Patient or Condition lines that cannot be used, and Conditions whose Encounter is not in the export,
   are counted in ``report.warnings``.
 """
@@ -46,9 +51,19 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import numpy as np
 import pyarrow as pa
 
-from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, FileConnector, ReadReport
+from connectors.base import (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    ROW_ERRORS,
+    ROW_NUMBER,
+    DeliveryRejected,
+    FileConnector,
+    ReadReport,
+    shown_name,
+)
 
 MANIFEST = "manifest.json"
 RESOURCE_TYPES = ("Patient", "Encounter", "Condition")
@@ -62,6 +77,17 @@ _NDJSON = re.compile(r"^(?P<type>[A-Za-z]+)(?:\.\d+)?\.ndjson$")
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHOWN_LINES = 10
+_MAX_OFFSET = dt.timedelta(hours=14)  # FHIR (ISO 8601 in practice): offsets run from -12:00 to +14:00
+
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of objects and arrays a line (or the manifest) may have. FHIR resources nest a
+dozen levels at most; a deeper line is refused before ``json.loads``, whose recursion it would exhaust."""
+MAX_LINE_BYTES = 64 << 20
+"""The longest NDJSON line (one resource) read; a longer one is skipped without being held in memory."""
+_OPENING = (ord("{"), ord("["))
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class PatientFields(NamedTuple):
@@ -90,6 +116,8 @@ class FhirBulkExport(FileConnector):
     """A folder per day holding a FHIR Bulk Data export; complete when its manifest is there."""
 
     feed = "mehilainen_fhir"
+
+    completion_marker = MANIFEST
 
     def is_complete(self, path: Path) -> bool:
         return path.is_dir() and (path / MANIFEST).is_file()
@@ -122,7 +150,9 @@ def open_export(folder: Path, report: ReadReport, *, require_manifest: bool = Tr
             "The delivery must be a folder named YYYYMMDD holding the NDJSON files of the export and its "
             "manifest.json, not a single file.",
         )
-    ndjson = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(".ndjson"))
+    entries = sorted(folder.iterdir())
+    _refuse_links_and_bad_names(entries)
+    ndjson = [p for p in entries if p.is_file() and p.name.endswith(".ndjson")]
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         if require_manifest:
@@ -185,13 +215,46 @@ def open_export(folder: Path, report: ReadReport, *, require_manifest: bool = Tr
     return export
 
 
-def _load_manifest(path: Path) -> dict:
-    try:
-        manifest = json.loads(path.read_bytes())
-    except ValueError:
+def _refuse_links_and_bad_names(entries: list[Path]) -> None:
+    """A link could point out of the folder (or at itself); a name that is not UTF-8 cannot be reported."""
+    links = [shown_name(p.name) for p in entries if p.is_symlink()]
+    if links:
         raise DeliveryRejected(
-            "manifest_invalid", "manifest.json is not valid JSON (UTF-8). Write it again when the export completes."
-        ) from None
+            "link_in_folder",
+            f"Links are not allowed in an export folder ({', '.join(links[:_SHOWN_LINES])}). Put the files "
+            "themselves in the folder and send the export again (the same date, named YYYYMMDD_2).",
+        )
+    badly_named = [shown_name(p.name) for p in entries if not (_is_utf8(p.name) and p.name.isprintable())]
+    if badly_named:
+        raise DeliveryRejected(
+            "bad_name_in_folder",
+            "File names in an export folder must be UTF-8, without control characters; rename "
+            f"{', '.join(badly_named[:_SHOWN_LINES])} as the export writes them (<Type>.<nnn>.ndjson) and send the "
+            "export again (the same date, named YYYYMMDD_2).",
+        )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a byte that was not UTF-8, or a JSON "\udXXX" escape
+        return False
+    return True
+
+
+def _load_manifest(path: Path) -> dict:
+    with path.open("rb") as f:
+        data = f.read(MAX_LINE_BYTES + 1)
+    if len(data) > MAX_LINE_BYTES:
+        raise DeliveryRejected("manifest_invalid", f"manifest.json is larger than {MAX_LINE_BYTES >> 20} MiB; "
+                                                   "a Bulk Data manifest lists files and is a few KiB.")
+    manifest, reason = _parse_json(data)
+    if reason is not None:
+        raise DeliveryRejected(
+            "manifest_invalid",
+            f"manifest.json cannot be read ({reason}). It must be valid JSON (UTF-8); write it again when the export "
+            "completes.",
+        )
     output = manifest.get("output") if isinstance(manifest, dict) else None
     if not isinstance(output, list) or not all(isinstance(e, dict) and e.get("type") and e.get("url")
                                                 for e in output):
@@ -209,8 +272,11 @@ def _load_manifest(path: Path) -> dict:
 
 def _file_name(entry: dict) -> str:
     """The file an entry's ``url`` names: its last path segment (servers write absolute URLs)."""
-    name = urlsplit(str(entry.get("url", ""))).path.rsplit("/", 1)[-1]
-    if not name or name in (".", "..") or name == MANIFEST:
+    try:
+        name = urlsplit(str(entry.get("url", ""))).path.rsplit("/", 1)[-1]
+    except ValueError:  # e.g. an unclosed "[" in the host part
+        name = ""
+    if not name or name in (".", "..") or name == MANIFEST or not name.isprintable():
         raise DeliveryRejected("manifest_invalid", 'In manifest.json, every "url" must end with a file name.')
     return name
 
@@ -232,7 +298,21 @@ def _warn_other_types(export: Export, report: ReadReport) -> None:
 
 def _count_lines(path: Path) -> int:
     with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
+        return sum(1 for _, line in _lines(f) if line is None or line.strip())
+
+
+def _lines(f) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of a binary file; ``None`` for a line longer than MAX_LINE_BYTES, which is read
+    past in pieces rather than held whole."""
+    number = 0
+    while line := f.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield number, line
+            continue
+        while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield number, None
 
 
 # --- reading the NDJSON files ---------------------------------------------------------------------------
@@ -245,8 +325,8 @@ def _resources(paths: list[Path], kind: str, problems: Counter, lines: dict[str,
     """
     for path in paths:
         with path.open("rb") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
+            for number, line in _lines(f):
+                if line is not None and not line.strip():
                     continue
                 resource, reason = _parse_line(line, kind)
                 if reason is not None:
@@ -257,16 +337,47 @@ def _resources(paths: list[Path], kind: str, problems: Counter, lines: dict[str,
                 yield resource
 
 
-def _parse_line(line: bytes, kind: str) -> tuple[dict, str | None]:
-    try:
-        resource = json.loads(line)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-        return {}, "not valid JSON"
+def _parse_line(line: bytes | None, kind: str) -> tuple[dict, str | None]:
+    if line is None:
+        return {}, f"longer than {MAX_LINE_BYTES:,} bytes"
+    resource, reason = _parse_json(line)
+    if reason is not None:
+        return {}, reason
     if not isinstance(resource, dict) or resource.get("resourceType") != kind:
         return {}, f"not a resource of type {kind}"
     if not isinstance(resource.get("id"), str) or not resource["id"]:
         return {}, f"a {kind} without an id"
     return resource, None
+
+
+def _parse_json(data: bytes) -> tuple[object, str | None]:
+    """(value, None) for one JSON text, or (None, why not) — never raises.
+
+    The reasons read after "line(s)": not valid JSON, nested deeper than MAX_JSON_DEPTH, or holding text
+    that is not Unicode (an unpaired ``\\ud800``-style escape, which JSON allows and UTF-8 cannot hold).
+    """
+    if _nested_too_deep(data):
+        return None, f"nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        value = json.loads(data)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike; also integers of over 4,300 digits
+        return None, "not valid JSON"
+    if _SURROGATE_ESCAPE.search(data) and not _is_utf8(json.dumps(value, ensure_ascii=False)):
+        return None, "holding text that is not valid Unicode"
+    return value, None
+
+
+def _nested_too_deep(data: bytes) -> bool:
+    """Whether objects and arrays nest deeper than MAX_JSON_DEPTH (brackets inside strings not counted).
+
+    The depth is at most the number of opening brackets, so an ordinary line is answered by two counts;
+    only a line with more brackets than the limit is scanned (in C: strings cut out, a cumulative sum).
+    """
+    if data.count(b"{") + data.count(b"[") <= MAX_JSON_DEPTH:
+        return False
+    brackets = np.frombuffer(_JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS), np.uint8)
+    steps = np.where(np.isin(brackets, _OPENING), 1, -1)
+    return int(np.cumsum(steps).max(initial=0)) > MAX_JSON_DEPTH
 
 
 def _warn(report: ReadReport, kind: str, problems: Counter, lines: dict[str, list[str]], consequence: str) -> None:
@@ -346,7 +457,10 @@ def reference_id(reference: object, kind: str) -> str | None:
         return None
     if reference.startswith("urn:uuid:"):
         return reference[len("urn:uuid:"):] or None
-    parts = urlsplit(reference).path.split("/")
+    try:
+        parts = urlsplit(reference).path.split("/")
+    except ValueError:  # not a URL at all (e.g. an unclosed "[" in the host part)
+        return None
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
     if len(parts) >= 2 and parts[-2] == kind and parts[-1]:
@@ -368,8 +482,8 @@ def _encounter_batches(export: Export, patients: dict[str, PatientFields],
     number = 0  # data rows: the non-empty lines of the Encounter files, in order, counted across files
     for path in export.files.get("Encounter", []):
         with path.open("rb") as f:
-            for line_number, line in enumerate(f, 1):
-                if not line.strip():
+            for line_number, line in _lines(f):
+                if line is not None and not line.strip():
                     continue
                 number += 1
                 resource, reason = _parse_line(line, "Encounter")
@@ -493,17 +607,21 @@ def _instant(value: str) -> dt.datetime | None:
     if not _INSTANT.match(value):
         return None
     try:
-        return dt.datetime.fromisoformat(value)  # also rejects impossible dates such as 2026-02-30
-    except ValueError:
+        parsed = dt.datetime.fromisoformat(value)  # also rejects impossible dates such as 2026-02-30
+        if abs(parsed.utcoffset()) > _MAX_OFFSET:  # (Python takes up to ±23:59)
+            return None
+        in_utc = parsed.astimezone(dt.UTC)  # OverflowError: 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+    except (ValueError, OverflowError):
         return None
+    return parsed if EARLIEST_TIME <= in_utc <= LATEST_TIME else None
 
 
 def _typed_date(column: str, value: str | None, errors: list[str]) -> dt.date | None:
     if value is None:
         return None
     try:
-        if _DATE.match(value):
-            return dt.date.fromisoformat(value)
+        if _DATE.match(value) and EARLIEST_TIME.date() <= (day := dt.date.fromisoformat(value)) <= LATEST_TIME.date():
+            return day
     except ValueError:
         pass
     errors.append(f"{column}: not_a_date")  # partial dates (YYYY, YYYY-MM) included: the contract wants a day

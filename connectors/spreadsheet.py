@@ -21,7 +21,9 @@ skipped but keep their numbers.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -33,11 +35,25 @@ import pyarrow as pa
 
 import contracts
 from connectors.base import ROW_NUMBER, DeliveryRejected, FileConnector, ReadReport
-from connectors.delimited import DelimitedFileConnector, check_header, resolve_aliases, type_batch
+from connectors.delimited import DelimitedFileConnector, check_header, require_file, resolve_aliases, type_batch
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 _DEFAULT_FORMAT = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}  # as connectors.delimited._parse
 _BROKEN = (zipfile.BadZipFile, zlib.error, EOFError, ParseError)  # a damaged zip container or sheet XML
+_DAMAGED = (*_BROKEN, LookupError, ValueError, TypeError, AttributeError, ArithmeticError)
+"""What openpyxl raises on a damaged workbook: it parses cells as it goes, so a shared-string index out of
+range is an IndexError, a number cell holding text or an impossible date a ValueError, a missing part a
+KeyError, cut-off XML a ParseError. Raised while openpyxl reads a partner's bytes, each means the same:
+the workbook cannot be read (from that row on)."""
+EXCEL_MAX_ROWS = 1_048_576
+"""Excel's row limit. A sheet numbering its rows beyond it is damaged (and openpyxl would fill the gap up
+to such a row with empty rows, one at a time)."""
+MAX_UNSTREAMED_BYTES = 256 << 20
+"""The most a workbook's parts other than its sheets may hold uncompressed (as their sizes are declared in
+the zip; reading stops at a declared size). openpyxl reads those parts (shared strings, styles) whole, so
+this bounds memory against a zip bomb; an ordinary workbook's are a few MiB."""
+_GUARDED_ROWS = 1024
+"""Rows openpyxl reads per step with its warnings silenced (they quote cell values: no row data in logs)."""
 
 
 def cell_text(value: object, column: contracts.Column | None = None) -> str | None:
@@ -75,32 +91,87 @@ def read_xlsx(path: Path, contract: contracts.FeedContract, report: ReadReport, 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    require_file(path, "an Excel workbook (.xlsx)")
+    _check_unstreamed_size(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)  # data_only: formulas' last values
-    except (*_BROKEN, KeyError, InvalidFileException, OSError):  # KeyError: a workbook part is missing
-        raise DeliveryRejected(
-            "not_a_workbook",
-            "The file is not a readable Excel workbook (.xlsx); it may be truncated, password-protected or "
-            "in the old .xls format. Save it again as an Excel workbook (.xlsx) and send it again.",
-        ) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (openpyxl's warnings may quote the workbook's contents)
+            workbook = load_workbook(path, read_only=True, data_only=True)  # data_only: formulas' last values
+    except (*_DAMAGED, InvalidFileException, OSError):
+        raise _not_a_workbook() from None
     try:
-        sheet = _sheet(workbook, worksheet)
-        # Read-only mode trusts the sheet's declared size, which some writers get wrong: read what is there.
-        sheet.reset_dimensions()
-        rows = sheet.iter_rows(values_only=True)
         try:
-            yield from _batches(rows, contract, report, batch_rows)
-        except _BROKEN:
-            raise DeliveryRejected(
-                "malformed",
-                "The workbook cannot be read to the end; it may be truncated or damaged. Send the complete file again.",
-            ) from None
+            sheet = _sheet(workbook, worksheet)
+            # Read-only mode trusts the sheet's declared size, which some writers get wrong: read what is there.
+            sheet.reset_dimensions()
+        except _DAMAGED:
+            raise _not_a_workbook() from None
+        yield from _batches(_sheet_rows(sheet), contract, report, batch_rows)
     finally:
         workbook.close()
 
 
+def _not_a_workbook() -> DeliveryRejected:
+    return DeliveryRejected(
+        "not_a_workbook",
+        "The file is not a readable Excel workbook (.xlsx); it may be truncated, password-protected or "
+        "in the old .xls format. Save it again as an Excel workbook (.xlsx) and send it again.",
+    )
+
+
+def _check_unstreamed_size(path: Path) -> None:
+    """Reject a workbook whose parts read whole would not fit in bounded memory (see MAX_UNSTREAMED_BYTES)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(i.file_size for i in archive.infolist() if not i.filename.startswith("xl/worksheets/"))
+    except (*_BROKEN, ValueError):
+        raise _not_a_workbook() from None
+    if size > MAX_UNSTREAMED_BYTES:
+        raise DeliveryRejected(
+            "not_a_workbook",
+            f"The workbook's text and styles take more than {MAX_UNSTREAMED_BYTES >> 20} MiB unpacked, more than "
+            "a delivery's rows need. Save only the agreed sheet(s) as a new workbook and send that.",
+        )
+
+
+def _sheet_rows(sheet) -> Iterator[tuple]:
+    """The sheet's rows as value tuples, one per sheet row from row 1 (openpyxl fills gaps with empty rows).
+
+    Whatever openpyxl raises while it reads (see ``_DAMAGED``) becomes :class:`DeliveryRejected` naming
+    the last row read; its warnings are silenced.
+    """
+    rows = sheet.iter_rows(values_only=True)
+    done = 0
+    while True:
+        chunk: list[tuple] = []
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                chunk.extend(itertools.islice(rows, _GUARDED_ROWS))
+        except _DAMAGED:
+            raise DeliveryRejected(
+                "malformed",
+                f"The workbook cannot be read beyond sheet row {done + len(chunk)}: it is damaged or truncated there "
+                "(e.g. a cell refers to text the workbook does not hold, or a number or date cell holds something "
+                "else). Open it in Excel, save it again as .xlsx and send the complete file again.",
+            ) from None
+        if not chunk:
+            return
+        if done + len(chunk) > EXCEL_MAX_ROWS:
+            raise DeliveryRejected(
+                "malformed",
+                f"The sheet numbers its rows beyond Excel's limit of {EXCEL_MAX_ROWS:,}; the workbook is damaged. "
+                "Open it in Excel, save it again as .xlsx and send it again.",
+            )
+        done += len(chunk)
+        yield from chunk
+
+
 def _sheet(workbook, name: str | None):
     titles = [ws.title for ws in workbook.worksheets]
+    if not titles:  # e.g. the sheets' parts are missing from the zip
+        raise DeliveryRejected("missing_sheet", "The workbook has no readable sheet. Save it again in Excel as "
+                                                f"an .xlsx workbook{f' with a sheet named {name!r}' if name else ''}.")
     if name is None:
         if len(titles) == 1:
             return workbook.worksheets[0]

@@ -8,6 +8,7 @@ connectors (column types, file format), the expectation suites (rules) and ``tra
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,6 +20,7 @@ import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
+"""The contracts of the checkout; ``TESOMA_CONTRACTS_DIR`` names another folder (see :func:`contracts_dir`)."""
 
 CLASSIFICATIONS = {"identity_code", "partner_local_id", "direct_identifier", "quasi_identifier", "internal"}
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
@@ -102,14 +104,20 @@ class FeedContract:
         return pa.schema([pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns])
 
 
+def contracts_dir() -> Path:
+    """Where the contracts are: ``TESOMA_CONTRACTS_DIR`` (the Docker image's copy, a test's folder), else here."""
+    return Path(os.environ.get("TESOMA_CONTRACTS_DIR") or CONTRACTS_DIR)
+
+
 def available() -> list[str]:
-    return sorted(p.stem for p in CONTRACTS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in contracts_dir().glob("*.yaml"))
 
 
 @cache
-def load(feed: str, directory: Path = CONTRACTS_DIR) -> FeedContract:
-    """Load and check the contract of ``feed``; raises :class:`ContractError` saying what to fix."""
-    path = directory / f"{feed}.yaml"
+def load(feed: str, directory: Path | None = None) -> FeedContract:
+    """Load and check the contract of ``feed`` (from :func:`contracts_dir` unless one is given); raises
+    :class:`ContractError` saying what to fix. Cached: who changes ``TESOMA_CONTRACTS_DIR`` clears it."""
+    path = (directory or contracts_dir()) / f"{feed}.yaml"
     if not path.exists():
         raise ContractError(f"no contract for feed {feed!r}: expected {path} (known: {', '.join(available())})")
     try:
@@ -148,7 +156,8 @@ def _feed_contract(odcs: OpenDataContractStandard, path: Path) -> FeedContract:
     server_custom = _custom(server.customProperties)
     file_format = FileFormat(
         format=server.format,
-        delimiter=server.delimiter or ",",
+        # ODCS has no CSV delimiter for a local server (its `delimiter` is for JSON documents on s3/sftp).
+        delimiter=str(server_custom.get("delimiter") or server.delimiter or ","),
         encodings=tuple(e.strip() for e in (server.encoding or "utf-8").split(",")),
         decimal_separator=str(server_custom.get("decimalSeparator", ".")),
         file_name_pattern=server_custom.get("fileNamePattern"),  # type: ignore[arg-type]
@@ -192,10 +201,26 @@ def _column(prop, fail) -> Column:
         minimum=options.get("minimum"),
         maximum=options.get("maximum"),
         format=options.get("format"),
-        timezone=options.get("timezone"),
+        timezone=_timezone(prop, fail),
         tags=tuple(prop.tags or ()),
         aliases=tuple(s.synonym for s in prop.synonyms or () if s.synonym),
     )
+
+
+def _timezone(prop, fail) -> str | None:
+    """The zone of a timestamp column's values: ``UTC`` for instants, else the zone of its wall-clock times.
+
+    ODCS says it with two options: ``timezone: true`` means the delivered values carry their UTC offset (the
+    connector keeps them as UTC instants); otherwise they are local wall-clock times in ``defaultTimezone``.
+    """
+    options = prop.logicalTypeOptions or {}
+    carries_offset = options.get("timezone")
+    if carries_offset is not None and not isinstance(carries_offset, bool):
+        raise fail(f"column {prop.name}: logicalTypeOptions.timezone must be true or false (ODCS); "
+                   f"name the zone of wall-clock times in defaultTimezone")
+    if carries_offset:
+        return "UTC"
+    return options.get("defaultTimezone")
 
 
 def _arrow_type(prop, fail) -> pa.DataType:
@@ -213,8 +238,8 @@ def _arrow_type(prop, fail) -> pa.DataType:
         return pa.date32()
     if logical == "timestamp":
         # Local wall-clock time as delivered (the harmonise step attaches the contract's timezone), or an
-        # instant in UTC when the contract says the source carries offsets (timezone: UTC).
-        utc = (prop.logicalTypeOptions or {}).get("timezone") == "UTC"
+        # instant in UTC when the contract says the source carries offsets (timezone: true).
+        utc = _timezone(prop, fail) == "UTC"
         return pa.timestamp("s", tz="UTC") if utc else pa.timestamp("s")
     if logical == "array":
         items = prop.items

@@ -1,7 +1,13 @@
 """One DAG per partner feed, generated from config/feeds.yaml (when) and the feed's contract (what).
 
-drop feeds: wait_for_delivery (deferrable) → land → ingest (one per delivery) → publish
-pull feeds:                                  land → ingest (one per delivery) → publish
+drop feeds: wait_for_delivery (deferrable) → land → ingest (one per delivery) → publish → report
+pull feeds:                                  land → ingest (one per delivery) → publish → report
+
+Which dates a feed has is its contract's (``servicePeriodStart``), not the DAG's: ``start_date`` is far in
+the past (with ``catchup=False`` nothing old is scheduled), so a run for any date gets its tasks, and the
+first one fails saying the date is not covered. A rejected delivery fails its ``ingest`` (no retries);
+the others still publish; ``report`` puts every delivery's row accounting in its log and the run's note
+and fails the run when anything failed (orchestration/delivery_tasks.py).
 
 `publish` emits an event on each harmonised table it wrote (an Airflow asset), with one partition key
 `<partner>/<YYYY-MM-DD>` per published delivery; those events start the `catalog` DAG (dags/catalog.py).
@@ -18,8 +24,9 @@ from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, t
 
 import contracts
 from orchestration.delivery_sensor import DeliverySensor, deadline_alert
+from orchestration.delivery_tasks import IngestDelivery
 from tesoma.feed_config import FeedRun, asset_uri, load
-from tesoma.schedule import cron, task_defaults
+from tesoma.schedule import EARLIEST, cron, task_defaults
 
 
 def feed_dag(run: FeedRun):
@@ -28,7 +35,7 @@ def feed_dag(run: FeedRun):
     @dag(
         dag_id=run.feed,
         schedule=CronTriggerTimetable(cron(run.cadence, run.run_at), timezone="Europe/Helsinki"),
-        start_date=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+        start_date=EARLIEST,  # the feed's dates are its contract's: see refuse_uncovered
         catchup=False,
         max_active_runs=4,
         tags=[*(f"partner:{p}" for p in run.partners), f"feed:{run.feed}", run.cadence],
@@ -37,34 +44,43 @@ def feed_dag(run: FeedRun):
         doc_md=run.doc_md(),
     )
     def feed():
-        @task
-        def land() -> list[str]:
-            from tesoma import steps
+        def delivery_date() -> dt.date:
             from tesoma.schedule import delivery_date_for
 
-            day = delivery_date_for(get_current_context()["logical_date"], run.cadence)
-            return steps.pull(run.feed, day) if run.transport == "pull" else steps.land(run.feed, day)
+            context = get_current_context()
+            return delivery_date_for(context.get("logical_date") or context["dag_run"].run_after, run.cadence)
 
         @task
-        def ingest(delivery_id: str) -> dict:
+        def land() -> list[str]:
+            from orchestration.delivery_tasks import refuse_uncovered
             from tesoma import steps
 
-            return steps.ingest(delivery_id)
+            day = delivery_date()
+            refuse_uncovered(run.feed, day)
+            return steps.pull(run.feed, day) if run.transport == "pull" else steps.land(run.feed, day)
 
-        @task(outlets=outlets, trigger_rule="none_failed_min_one_success")
+        # all_done_min_one_success: a rejected delivery (its ingest failed) does not hold back the others
+        @task(outlets=outlets, trigger_rule="all_done_min_one_success")
         def publish(delivery_ids: list[str], outlet_events=None) -> list[dict]:
             from airflow.sdk.exceptions import AirflowSkipException
 
+            from orchestration.delivery_tasks import publishable
             from tesoma import steps
             from tesoma.feed_config import published_partitions
 
-            results = steps.publish_in_order(delivery_ids)
+            results = steps.publish_in_order(publishable(delivery_ids))
             partitions = published_partitions(results)
             if not partitions:  # no asset event, so the catalog DAG is not started for nothing
                 raise AirflowSkipException(f"nothing published ({len(results)} delivery(ies) rejected or superseded)")
             for asset in outlets:
                 outlet_events[asset].add_partitions(partitions)
             return results
+
+        @task(trigger_rule="all_done")
+        def report() -> list[dict]:
+            from orchestration.delivery_tasks import report_run
+
+            return report_run(run.feed, delivery_date(), get_current_context())
 
         ids = land()
         if run.waits_for_files:
@@ -73,8 +89,8 @@ def feed_dag(run: FeedRun):
                 poll_interval=run.poll_every, timeout=run.wait_up_to,
                 soft_fail=run.if_not_delivered == "skip",
             ) >> ids
-        staged = ingest.expand(delivery_id=ids)
-        staged >> publish(ids)
+        staged = IngestDelivery.partial(task_id="ingest").expand(delivery_id=ids)
+        staged >> publish(ids) >> report()
 
     return feed()
 

@@ -10,8 +10,13 @@
   results that are gone (a re-run delivery's old run) are removed.
 
 Nothing here ever sees a row value: the recorded results hold counts, percentages, success flags and
-the rules (type, parameters, meta). The pages load their CSS/JS from public CDNs (Bootstrap, jQuery,
-Font Awesome …), so a browser opening them fetches those; no data goes with the requests.
+the rules (type, parameters, meta).
+
+The pages work offline: GX's templates load Bootstrap, jQuery, Font Awesome, Vega … from public CDNs,
+which the machines that show these pages may not reach (and the great_expectations package does not
+ship those files). :func:`offline` takes every remote script, stylesheet and image out of each page
+GX writes and puts a small stylesheet of our own in their place: the pages are static tables and
+text, readable without them; only the interactive extras (sorting, filtering, charts) are gone.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import datetime as dt
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -205,14 +211,52 @@ def build(settings: Settings, force: bool = False) -> Path:
             store.set(key, result)
         for name, (_, configs) in suites.items():
             docs.suites.add(gx.ExpectationSuite(name=name, expectations=_unique(configs)))
+        written_after = time.time() - 1  # (file times may be rounded to the second)
         # The new results' pages and the suites' pages (a handful); an empty list would mean "all".
         docs.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[
             *pending, *(ExpectationSuiteIdentifier(name=name) for name in suites)] or None)
     finally:
         if previous is not None:
             set_context(previous)
+    for page in site.rglob("*.html"):
+        if page.stat().st_mtime >= written_after:
+            offline(page)
     state_file.write_text(state)
     return site / "index.html"
+
+
+_REMOTE = re.compile(
+    r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script\s*>"  # remote scripts
+    r"|<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>"  # remote stylesheets, icons, fonts
+    r"|<img\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>"  # images hosted by GX
+    r"|@import\s+url\(\s*[\"']?(?:https?:)?//[^)]*\)\s*;?",  # remote imports inside a <style>
+    re.IGNORECASE)
+
+OFFLINE_MARK = "<!-- tesoma: offline page, no remote resources -->"
+
+OFFLINE_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 0 2em 2em; color: #222; line-height: 1.4; }
+table { border-collapse: collapse; margin: .5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+.alert-danger, .text-danger { color: #a40000; } .alert-success, .text-success { color: #1b6e20; }
+.card { border: 1px solid #ddd; border-radius: 4px; padding: .5em 1em; margin: 1em 0; }
+nav, .navbar, .sticky { display: block; margin: .5em 0; }
+.d-none, .modal, .tooltip { display: none; }
+code, pre { background: #f6f6f6; padding: 0 .2em; }
+</style>"""
+
+
+def offline(page: Path) -> None:
+    """Take the remote scripts, stylesheets and images out of one generated page and add a local style."""
+    text = page.read_text(encoding="utf-8")
+    if OFFLINE_MARK in text:
+        return
+    text = _REMOTE.sub("", text)
+    head = re.search(r"</head\s*>", text, re.IGNORECASE)
+    style = f"{OFFLINE_MARK}\n{OFFLINE_STYLE}\n"
+    text = text[:head.start()] + style + text[head.start():] if head else style + text
+    page.write_text(text, encoding="utf-8")
 
 
 def _digest(files: list[Path]) -> str:

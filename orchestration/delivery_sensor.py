@@ -189,6 +189,9 @@ class DeliverySensor(BaseSensorOperator):
         return PokeReturnValue(is_done=is_complete(self.feed, found, self.expect), xcom_value=summary)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from orchestration.delivery_tasks import refuse_uncovered
+
+        refuse_uncovered(self.feed, self.delivery_date(context))  # a date the feed has no deliveries for
         checked = self.poke(context)
         summary = checked.xcom_value
         if checked.is_done:

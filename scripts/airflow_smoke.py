@@ -7,30 +7,16 @@ wait for success, and take a headless Chromium screenshot of the DAG list that m
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
+import datetime as dt
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from orchestration.browser import chromium, screenshot
 from orchestration.ui import URL, api
-
-
-def screenshot(url: str, out: Path) -> str:
-    """PNG of ``url`` and the page's DOM after its scripts ran (headless Chromium, no network beyond it)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("chromium is not installed (Debian: apt-get install chromium)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--window-size=1400,900", "--virtual-time-budget=15000"]
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, *flags, f"--user-data-dir={profile}", f"--screenshot={out}", url],
-                       check=True, capture_output=True, timeout=120)
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([chromium, *flags, f"--user-data-dir={profile}", "--dump-dom", url],
-                              check=True, capture_output=True, text=True, timeout=120).stdout
+from tesoma.feed_config import load
+from tesoma.schedule import delivery_date_for
+from tesoma.schedule import run_id as run_id_for
 
 
 def not_blank(png: Path) -> float:
@@ -65,8 +51,9 @@ def main() -> int:
     dags = [d["dag_id"] for d in api("GET", "/api/v2/dags?limit=100", token)["dags"]]
     print(f"DAGs: {', '.join(sorted(dags))}")
     api("PATCH", f"/api/v2/dags/{args.dag}", token, {"is_paused": False})  # new DAGs start paused
+    day = delivery_date_for(dt.datetime.fromisoformat(args.date.replace("Z", "+00:00")), load()[args.dag].cadence)
     run = api("POST", f"/api/v2/dags/{args.dag}/dagRuns", token,
-              {"logical_date": args.date, "dag_run_id": f"smoke__{int(time.time())}"})
+              {"logical_date": args.date, "dag_run_id": run_id_for(args.dag, day, f"smoke{int(time.time())}")})
     run_id = run["dag_run_id"]
     print(f"triggered {args.dag} run {run_id}")
     for _ in range(120):
@@ -77,7 +64,8 @@ def main() -> int:
     print(f"run state: {state}")
     if state != "success":
         return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if chromium() is None:
+        sys.exit("chromium is not installed (Debian: apt-get install chromium)")
     dom = screenshot(f"{URL}/dags", args.out)
     shown = [d for d in dags if d in dom]
     ink = not_blank(args.out)

@@ -9,6 +9,11 @@ finding names the file and the column (Parquet) or line (text) and the kind — 
 Files that are byte-for-byte copies of Great Expectations' own Data Docs assets (fonts, logos, styles,
 which GX copies into every site) are skipped: they are GX's, not data, and its fonts carry their
 designer's e-mail address. A file under ``static/`` that differs from GX's is scanned like any other.
+
+Beside the findings, :func:`k_anonymity` measures how well the pseudonymous analyst layer hides people:
+how many persons share each combination of birth year, sex and postal code. It is informational, not a
+finding: the audit fails only on identifying data that must not be there, while small classes are a known
+residual risk of person-level data, to watch from run to run (``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from tesoma.config import PROJECT_DIR, Settings
 from transforms.pseudonymise.detect import names_from, scan
 from warehouse.layout import Layout
 from warehouse.ledger import Ledger
+
+K = 5
+"""Classes smaller than this are counted as at risk: the usual threshold of k-anonymity for person-level
+data kept for analysis. (Published counts follow the stricter disclosure rules of ``docs/analysts.md``.)"""
 
 TEXT_SUFFIXES = {".md", ".txt", ".json", ".log", ".html", ".csv", ".yaml", ".yml", ".ndjson"}
 
@@ -163,3 +172,47 @@ def run(settings: Settings, targets: list[Path] | None = None) -> tuple[list[Fin
         scanned += 1
         findings += audit_file(path, names)
     return findings, scanned
+
+
+@dataclass(frozen=True)
+class KAnonymity:
+    """Equivalence classes of (birth year, sex, postal code) over the persons of the warehouse."""
+
+    persons: int
+    smallest_class: int
+    persons_under_k: int
+    classes_under_k: int
+    k: int = K
+
+    def __str__(self) -> str:
+        head = f"k-anonymity (birth_year, sex, home_postal_code) over {self.persons:,} persons"
+        if not self.persons:
+            return f"{head}: nothing to measure"
+        return (f"{head}: smallest class {self.smallest_class:,}; {self.persons_under_k:,} persons in "
+                f"{self.classes_under_k:,} classes under {self.k}")
+
+
+def k_anonymity(settings: Settings, k: int = K) -> KAnonymity:
+    """Measure k-anonymity over the catalog's ``person`` view (one row per pseudonymous person, with the
+    birth year, sex and latest postal code an analyst sees). A missing value is a class of its own, as it
+    is to anyone reading the data. Reads the catalog only; no catalog or no person view gives 0 persons."""
+    import duckdb
+
+    layout = Layout(settings.data_root)
+    if not layout.catalog.exists():
+        return KAnonymity(0, 0, 0, 0, k)
+    con = duckdb.connect(str(layout.catalog), read_only=True)
+    try:
+        if not con.execute("select count(*) from duckdb_views() where view_name = 'person'").fetchone()[0]:
+            return KAnonymity(0, 0, 0, 0, k)
+        persons, smallest, under, classes = con.execute("""
+            with classes as (
+                select count(*) as size from person group by birth_year, sex, latest_postal_code
+            )
+            select coalesce(sum(size), 0), coalesce(min(size), 0),
+                   coalesce(sum(size) filter (where size < $k), 0), count(*) filter (where size < $k)
+            from classes
+        """, {"k": k}).fetchone()
+    finally:
+        con.close()
+    return KAnonymity(int(persons), int(smallest), int(under), int(classes), k)

@@ -3,6 +3,9 @@
 Runs everything the pipeline would check — file name, encoding, header, value formats, duplicates,
 the contract's rules, identity codes — and prints every problem with its row, column, rule and what to
 do. Writes nothing anywhere (no ledger, no archive, no temporary files) and needs no key.
+
+A delivery the pipeline would reject whole (a damaged workbook, a folder given for a file feed, a file
+that cannot be read…) is one line ``<path>: file: <rule> — <what to do>``, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pyarrow.compute as pc
 
 import connectors
 import contracts
-from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
+from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport, shown_name
 from expectations.arrow_rules import row_failures
 from tesoma.quarantine import ADVICE, rule_of
 from transforms import reasons
@@ -37,8 +40,9 @@ class Problem:
         return f"{where}{column}: {self.rule} — {self.advice}"
 
 
-def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int]:
-    """(problems, warnings, rows read) for one delivery file or folder."""
+def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int | None]:
+    """(problems, warnings, rows read) for one delivery file or folder; rows read is None when the
+    delivery would be rejected whole."""
     contract = contracts.load(feed)
     connector = connectors.for_feed(feed)
     problems: list[Problem] = []
@@ -50,7 +54,7 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int]:
     try:
         batches = list(connector.read(path, report))
     except DeliveryRejected as exc:
-        return [*problems, Problem(None, None, exc.rule, str(exc))], report.warnings, 0
+        return [*problems, Problem(None, None, exc.rule, str(exc))], report.warnings, None
     table = pa.Table.from_batches(batches) if batches else None
     for after, why in report.unreadable_rows:
         problems.append(Problem(after + 1, None, "unreadable_row", why))
@@ -97,16 +101,23 @@ def run(feed: str, paths: list[Path], echo=print) -> int:
         return 2
     worst = 0
     for path in paths:
+        shown = shown_name(str(path))  # (a name that is not UTF-8 could not even be printed)
         if not path.exists():
-            echo(f"{path}: no such file or folder")
+            echo(f"{shown}: no such file or folder")
             worst = 1
             continue
-        problems, warnings, rows = check_file(feed, path)
+        try:
+            problems, warnings, rows = check_file(feed, path)
+        except OSError as exc:  # e.g. no permission to read it: nothing about the delivery to report
+            echo(f"{shown}: cannot be read: {exc.strerror or type(exc).__name__}")
+            worst = 1
+            continue
         for warning in warnings:
-            echo(f"{path}: warning: {warning}")
+            echo(f"{shown}: warning: {warning}")
         for problem in problems:
-            echo(f"{path}: {problem}")
-        verdict = "OK — would be accepted" if not problems else f"{len(problems)} problem(s)"
-        echo(f"{path}: {rows} rows read; {verdict}")
+            echo(f"{shown}: {problem}")
+        if rows is not None:  # (a rejection's own line says it all)
+            verdict = "OK — would be accepted" if not problems else f"{len(problems)} problem(s)"
+            echo(f"{shown}: {rows} rows read; {verdict}")
         worst = max(worst, 1 if problems else 0)
     return worst

@@ -17,6 +17,10 @@
     tesoma bench read-memory           peak memory reading a 2M-row CSV and a 1 GiB FHIR export
     tesoma bench publish               the whole publish path against a bare DuckDB copy
     tesoma dictionary                  the data dictionary of the canonical tables
+
+A problem (a bad argument, a missing file, an unknown feed, a weak key, bad SQL) is one line on stderr,
+`tesoma: error: …`, and exit code 2 (arguments) or 1; anything else is one line `tesoma: internal error …`
+(exit 70); TESOMA_DEBUG=1 shows its traceback.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 
 from tesoma.config import settings
 
 DEFAULT_START = dt.date(2026, 10, 1)
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 70  # 70: EX_SOFTWARE of sysexits.h
 
 
 def _date(text: str) -> dt.date:
@@ -37,6 +44,45 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from None
+
+
+def _feed(text: str) -> str:
+    """A feed with a contract; the error lists the known ones."""
+    import contracts
+
+    known = contracts.available()
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown feed {text!r}; known feeds: {', '.join(known)}")
+    return text
+
+
+def _existing_dir(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {text}")
+    return text
+
+
+def _existing_path(text: str) -> str:
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"no such file or folder: {text}")
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (with where to find the usage), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"tesoma: error: {message} (see `{self.prog} --help`)\n")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -56,11 +102,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from synthetic import generate
     from tesoma.demo import EXAMPLE_QUERY, run_days, run_other_feeds
-    from tesoma.keys import ensure_demo_key
+    from tesoma.keys import ensure_demo_key, load_key
 
     s = settings()
     if ensure_demo_key(s):
         print(f"created a demo pseudonym key in {s.key_file} (mode 0600); production keys come from a secrets store")
+    load_key(s)  # a weak configured key stops the demo here, in one line, not inside a DAG run
     started = time.monotonic()
     generate(s.data_root, start=args.start, days=args.days, residents=args.residents, seed=args.seed,
              fault_rate=args.fault_rate)
@@ -75,9 +122,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nquarantine reports: {s.data_root / 'quarantine'}; ledger: tesoma status\n")
     print(f"$ tesoma query \"{EXAMPLE_QUERY}\"")
     _print_query(EXAMPLE_QUERY)
-    failed = [r for r in summary if "success" not in r["dag_state"]]
-    if failed:
-        print(f"{len(failed)} DAG run(s) did not succeed: {[str(r['date']) for r in failed]}", file=sys.stderr)
+    # A run with a rejected delivery fails on purpose (the operator must see it); any other failure is a defect.
+    unexplained = [r for r in summary if "success" not in r["dag_state"] and "rejected" not in r["states"]]
+    rejected = [r for r in summary if "rejected" in r["states"]]
+    if rejected:
+        print(f"{len(rejected)} run(s) failed because a delivery was rejected, as the demo's faults intend: "
+              f"{', '.join(str(r['date']) for r in rejected)} (reasons: tesoma status --all)")
+    if unexplained:
+        print(f"{len(unexplained)} DAG run(s) did not succeed: {[str(r['date']) for r in unexplained]}",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -102,13 +155,7 @@ def _print_query(sql: str) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    import duckdb
-
-    try:
-        _print_query(args.sql)
-    except duckdb.Error as exc:
-        print(f"query failed: {exc}", file=sys.stderr)
-        return 1
+    _print_query(args.sql)  # a DuckDB error (bad SQL, unknown view) becomes one line in main
     return 0
 
 
@@ -146,10 +193,12 @@ def cmd_shell(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import defaultdict
 
-    from warehouse.ledger import Ledger
+    from warehouse.ledger import Ledger, newest
 
-    deliveries = Ledger(settings().ledger_url).all(args.feed)
-    if not deliveries:
+    ledger = Ledger(settings().ledger_url)
+    deliveries = ledger.all(args.feed)
+    findings = ledger.findings(args.feed)
+    if not deliveries and not findings:
         print("no deliveries in the ledger yet (run `tesoma demo` or `tesoma run`)")
         return 0
     if args.all:
@@ -157,20 +206,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         for d in deliveries:
             print(f"{d.delivery_id:<48}{d.state:<12}{d.rows_read or 0:>7}{d.rows_published or 0:>11}"
                   f"{d.rows_quarantined or 0:>13}  {(d.reason or '')[:70]}")
-        return 0
-    by_feed: dict[tuple[str, str], list] = defaultdict(list)
-    for d in deliveries:
-        by_feed[(d.feed, d.partner)].append(d)
-    print(f"{'feed':<17}{'partner':<17}{'last date':<12}{'state':<12}{'rows':>7}{'quarant.':>9}"
-          f"{'deliveries':>11}{'rejected':>9}  last problem")
-    for (feed, partner), items in sorted(by_feed.items()):
-        last = max(items, key=lambda d: (d.delivery_date, d.sequence))
-        rejected = [d for d in items if d.state == "rejected"]
-        problem = max(rejected, key=lambda d: d.delivery_date) if rejected else None
-        print(f"{feed:<17}{partner:<17}{last.delivery_date.isoformat():<12}{last.state:<12}{last.rows_read or 0:>7}"
-              f"{last.rows_quarantined or 0:>9}{len(items):>11}{len(rejected):>9}  "
-              + (f"{problem.delivery_date}: {(problem.reason or '')[:60]}" if problem else ""))
-    print("\n(`tesoma status --all` lists every delivery)")
+    else:
+        by_feed: dict[tuple[str, str], list] = defaultdict(list)
+        for d in deliveries:
+            by_feed[(d.feed, d.partner)].append(d)
+        print(f"{'feed':<17}{'partner':<17}{'last date':<12}{'state':<12}{'rows':>7}{'quarant.':>9}"
+              f"{'deliveries':>11}{'rejected':>9}  last problem")
+        for (feed, partner), items in sorted(by_feed.items()):
+            last_date = max(d.delivery_date for d in items)
+            # The delivery of the last date that counts, as publish picks it (a correction, or a resend).
+            last = newest(d for d in items if d.delivery_date == last_date)
+            rejected = [d for d in items if d.state == "rejected"]
+            problem = max(rejected, key=lambda d: d.delivery_date) if rejected else None
+            print(f"{feed:<17}{partner:<17}{last.delivery_date.isoformat():<12}{last.state:<12}"
+                  f"{last.rows_read or 0:>7}{last.rows_quarantined or 0:>9}{len(items):>11}{len(rejected):>9}  "
+                  + (f"{problem.delivery_date}: {(problem.reason or '')[:60]}" if problem else ""))
+    if findings:
+        print(f"\nnot a delivery: {len(findings)} name(s) in landing/ (partners read "
+              "quarantine/<partner>/_landing/<feed>.md)")
+        for f in findings:
+            print(f"  {f.feed:<17}{f.partner:<17}{f.name}: {f.reason}")
+    if not args.all:
+        print("\n(`tesoma status --all` lists every delivery)")
     return 0
 
 
@@ -185,6 +242,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding)
     print(f"audit: {scanned} files scanned, {len(findings)} finding(s)")
+    if targets is None:  # the whole warehouse: how identifiable its persons are (informational)
+        print(audit.k_anonymity(s))
     return 1 if findings else 0
 
 
@@ -274,13 +333,13 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tesoma", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = _Parser(prog="tesoma", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--start", type=_date, default=DEFAULT_START, help="first day (default 2026-10-01)")
-        sp.add_argument("--days", type=int, default=30, help="number of days (default 30)")
-        sp.add_argument("--residents", type=int, default=16_000, help="synthetic residents (default 16000)")
+        sp.add_argument("--days", type=_positive, default=30, help="number of days (default 30)")
+        sp.add_argument("--residents", type=_positive, default=16_000, help="synthetic residents (default 16000)")
         sp.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         sp.add_argument("--fault-rate", type=float, default=0.03,
                         help="probability per delivery of each kind of fault (default 0.03)")
@@ -297,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     r = sub.add_parser("run", help="process one feed for one date without Airflow")
-    r.add_argument("--feed", default="city_visits")
+    r.add_argument("--feed", type=_feed, default="city_visits")
     r.add_argument("--date", type=_date, required=True)
     r.add_argument("--pull", action="store_true",
                    help="pull from the partner's database (city_visits: TESOMA_CITY_REPORTING_URL) instead of landing/")
@@ -311,11 +370,12 @@ def parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=cmd_shell)
 
     st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
-    st.add_argument("--feed", default=None)
+    st.add_argument("--feed", type=_feed, default=None)
     st.add_argument("--all", action="store_true", help="every delivery, not just the latest per feed")
     st.set_defaults(func=cmd_status)
     a = sub.add_parser("audit", help="scan warehouse, docs and logs for identity codes, names, phones, e-mails")
-    a.add_argument("paths", nargs="*", help="files or folders (default: warehouse, staging, docs, logs)")
+    a.add_argument("paths", nargs="*", type=_existing_path,
+                   help="files or folders (default: warehouse, staging, docs, logs)")
     a.set_defaults(func=cmd_audit)
 
     pg = sub.add_parser("purge", help="delete raw/ and quarantine/ copies past their retention period")
@@ -323,19 +383,21 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
     b.add_argument("what", choices=["pseudonymise", "read-memory", "publish"])
-    b.add_argument("--dir", default=None, help="where to build the big test files (default: the temp folder)")
-    b.add_argument("--rows", type=int, default=2_000_000)
-    b.add_argument("--distinct", type=int, default=20_000)
-    b.add_argument("--repeats", type=int, default=3, help="timed rounds of the publish benchmark, after one warm-up")
+    b.add_argument("--dir", type=_existing_dir, default=None,
+                   help="where to build the big test files (default: the temp folder)")
+    b.add_argument("--rows", type=_positive, default=2_000_000)
+    b.add_argument("--distinct", type=_positive, default=20_000)
+    b.add_argument("--repeats", type=_positive, default=3,
+                   help="timed rounds of the publish benchmark, after one warm-up")
     b.set_defaults(func=cmd_bench)
 
     rp = sub.add_parser("reprocess", help="ingest and publish again every delivery still in raw/ (key rotation)")
-    rp.add_argument("--feed", default=None)
+    rp.add_argument("--feed", type=_feed, default=None)
     rp.set_defaults(func=cmd_reprocess)
 
     ck = sub.add_parser("check", help="partners' pre-flight check of files against the feed's contract")
-    ck.add_argument("--feed", required=True)
-    ck.add_argument("files", nargs="+", help="delivery files (or folders, for FHIR exports)")
+    ck.add_argument("--feed", required=True)  # check.run answers an unknown feed itself (on stdout, exit 2)
+    ck.add_argument("files", nargs="+", type=_existing_path, help="delivery files (or folders, for FHIR exports)")
     ck.set_defaults(func=cmd_check)
 
     cd = sub.add_parser("contract-docs", help="write the partner pages docs/partners/<feed>.md from the contracts")
@@ -358,12 +420,52 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(text: str) -> str:
+    """A message on one line: DuckDB's "LINE 1: …" / caret lines dropped, the other lines joined."""
+    lines = [line.strip() for line in text.splitlines()]
+    kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
+    return " ".join(kept) or "(no message)"
+
+
+def _problem(exc: Exception) -> str | None:
+    """The message of an error a user can fix (bad input, file, key, contract, SQL); None for anything else."""
+    from connectors.base import DeliveryRejected
+    from contracts import ContractError
+    from transforms.pseudonymise import KeyProblem
+
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or folder: {exc.filename}" if exc.filename else str(exc)
+    if isinstance(exc, OSError) and exc.filename:  # permission denied, a folder where a file was expected…
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, KeyError) and "feed" in str(exc):  # unknown feed, or one without a connector/harmonise
+        return exc.args[0] if exc.args else str(exc)
+    if isinstance(exc, KeyProblem | ContractError | DeliveryRejected | ValueError):
+        return str(exc)
+    duckdb = sys.modules.get("duckdb")  # only a command that imported DuckDB can raise its errors
+    if duckdb is not None and isinstance(exc, duckdb.Error):
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Errors end here, each as one line on stderr (see the module's docstring)."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if os.environ.get("TESOMA_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        problem = _problem(exc)
+        if problem is not None:
+            print(f"tesoma: error: {_one_line(problem)}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"tesoma: internal error ({type(exc).__name__}): {_one_line(str(exc))}; "
+              "run with TESOMA_DEBUG=1 for the traceback", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -1,4 +1,13 @@
-"""How and when each feed runs (``config/feeds.yaml``), read without touching Airflow.
+"""The feed registry: every feed is declared once, in ``config/feeds.yaml``, and read here.
+
+An entry says what the feed is — its connector class, its harmonise function, the canonical tables it
+writes (its contract is ``contracts/<feed>.yaml``) — and how and when it runs (cadence, transport, waits,
+deadline). :func:`load` reads the file with nothing but ``yaml``: the DAG files ask it for schedules and
+tables at every parse, so it imports no connector, harmonise module, ``contracts``, pyarrow or Airflow.
+:func:`resolve` imports what an entry names, when a step needs it (``tesoma.feeds.pipeline``,
+``connectors.for_feed``).
+
+``TESOMA_FEEDS_CONFIG`` points at another registry (the Docker image's copy, a test's temporary one).
 
 Also the names the DAGs share: the Airflow asset of each harmonised table (:func:`asset_uri`) and the
 partition key of a published partner × delivery date (:func:`partition_key`).
@@ -6,22 +15,27 @@ partition key of a published partner × delivery date (:func:`partition_key`).
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import importlib.util
+import importlib
 import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-import contracts
 from tesoma.config import PROJECT_DIR
 
-# An installed (non-editable) package has no config/ beside it: the Docker image points here instead.
-CONFIG = Path(os.environ.get("TESOMA_FEEDS_CONFIG", PROJECT_DIR / "config" / "feeds.yaml"))
+if TYPE_CHECKING:
+    import contracts
+
+CONFIG = PROJECT_DIR / "config" / "feeds.yaml"
+"""The registry in the checkout. An installed (non-editable) package has no config/ beside it: the Docker
+image sets ``TESOMA_FEEDS_CONFIG`` instead (see :func:`config_path`)."""
+
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 ASSET_PREFIX = "tesoma://warehouse/harmonised/"
 """Each harmonised table is the Airflow asset ``tesoma://warehouse/harmonised/<table>``."""
@@ -71,26 +85,30 @@ def published_partitions(results: list[dict], ledger_url: str | None = None) -> 
     return sorted(keys)
 
 
-@cache
-def canonical_tables(feed: str) -> tuple[str, ...]:
-    """The canonical tables a feed writes: ``TABLES`` of ``transforms/harmonise/<feed>.py``.
+def not_covered(feed: str, delivery_date: dt.date) -> str | None:
+    """Why ``feed`` can have no delivery for ``delivery_date`` — the date is before the contract's
+    ``servicePeriodStart`` — or None when the date is covered."""
+    import contracts  # not at the top: reading the registry stays free of pyarrow
 
-    Read from the module's source, not imported, so that parsing the DAG files stays cheap (the harmonise
-    modules pull in pandas). Without a harmonise module, the contract's canonical table.
-    """
-    spec = importlib.util.find_spec("transforms.harmonise")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    source = folder / f"{feed}.py"
-    if source.exists():
-        for node in ast.parse(source.read_text(encoding="utf-8")).body:
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "TABLES"):
-                return tuple(ast.literal_eval(node.value))
-    return (contracts.load(feed).canonical_table,)
+    start = contracts.load(feed).properties.get("servicePeriodStart")
+    if start is None:
+        return None
+    start = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+    if delivery_date >= start:
+        return None
+    return (f"{feed} has no deliveries before {start.isoformat()} (contract servicePeriodStart); "
+            f"this run's delivery date is {delivery_date.isoformat()}")
+
+
+def canonical_tables(feed: str) -> tuple[str, ...]:
+    """The canonical tables a feed writes, as its registry entry declares them (``tables:``)."""
+    return entry(feed).tables
 
 
 @dataclass(frozen=True)
 class FeedRun:
+    """One feed as the registry declares it: what it is (connector, harmonise function, tables) and how it runs."""
+
     feed: str
     cadence: str
     summary: str
@@ -108,14 +126,33 @@ class FeedRun:
     """``all``: every partner of the contract must have delivered; ``any``: one partner is enough."""
     if_not_delivered: str = "fail"
     """When the wait gives up: ``fail`` the run, or ``skip`` (a day without a delivery is normal)."""
+    connector: str = ""
+    """``<module>:<class>`` of the feed's connector, e.g. ``connectors.city:CityVisitsCsv``."""
+    harmonise: str = ""
+    """``<module>:<function>`` mapping the feed onto its canonical tables; the module may declare the code
+    maps the function needs as ``MAPPINGS``."""
+    declared_tables: tuple[str, ...] = ()
+    registry: Path = CONFIG
+    """The file that declares the feed (for error messages)."""
+
+    @property
+    def contract(self) -> contracts.FeedContract:
+        """The feed's contract: ``<contracts dir>/<feed>.yaml`` (``TESOMA_CONTRACTS_DIR``, else ``contracts/``)."""
+        import contracts
+
+        return contracts.load(self.feed)
 
     @property
     def partners(self) -> tuple[str, ...]:
-        return contracts.load(self.feed).partners
+        return self.contract.partners
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return canonical_tables(self.feed)
+        """Canonical tables the feed writes; the first is the one each accepted source row becomes."""
+        if not self.declared_tables:
+            raise ValueError(f"{self.registry}: feed {self.feed} declares no tables "
+                             "(tables: [<canonical table>, ...])")
+        return self.declared_tables
 
     @property
     def waits_for_files(self) -> bool:
@@ -124,7 +161,7 @@ class FeedRun:
 
     def doc_md(self) -> str:
         """The operator's page for the feed's DAG (Airflow shows it on the DAG's page)."""
-        c = contracts.load(self.feed)
+        c = self.contract
         support = c.properties.get("deliverySchedule", "see the contract")
         tables = ", ".join(f"`{t}`" for t in self.tables)
         expected = "every partner listed above" if self.expect == "all" else "at least one partner"
@@ -180,8 +217,46 @@ def _human(d: dt.timedelta) -> str:
     return f"{seconds} seconds"
 
 
+def config_path() -> Path:
+    """The registry file: ``TESOMA_FEEDS_CONFIG``, else ``config/feeds.yaml`` of the checkout."""
+    return Path(os.environ.get("TESOMA_FEEDS_CONFIG") or CONFIG)
+
+
+def load(path: Path | None = None) -> dict[str, FeedRun]:
+    """Every feed of the registry (``path``, else :func:`config_path`), by name; cheap (yaml only, cached)."""
+    return _read(Path(path) if path else config_path())
+
+
+def entry(feed: str) -> FeedRun:
+    """The registry entry of ``feed``; a KeyError names the feeds there are."""
+    runs = load()
+    if feed not in runs:
+        raise KeyError(f"no feed {feed!r}; known: {', '.join(sorted(runs))} (declared in {config_path()})")
+    return runs[feed]
+
+
+def resolve(feed: str, part: str) -> Any:
+    """Import what the entry of ``feed`` names as ``part`` (``"connector"`` or ``"harmonise"``): the
+    connector class or the harmonise function. Errors say which entry names what that is not there."""
+    run = entry(feed)
+    target = getattr(run, part)
+    where = f"{run.registry}: feed {feed}"
+    if not target:
+        example = {"connector": "connectors.<module>:<Class>", "harmonise": "transforms.harmonise.<module>:harmonise"}
+        raise LookupError(f"{where} names no {part} ({part}: {example[part]})")
+    module_name, name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise LookupError(f"{where}: {part} {target} cannot be imported: {exc}") from exc
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise LookupError(f"{where}: {part} {target}: module {module_name} has no {name}") from None
+
+
 @cache
-def load(path: Path = CONFIG) -> dict[str, FeedRun]:
+def _read(path: Path) -> dict[str, FeedRun]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     defaults = data.get("defaults", {})
     runs = {}
@@ -196,13 +271,21 @@ def load(path: Path = CONFIG) -> dict[str, FeedRun]:
             raise ValueError(f"{where}: expect must be all or any")
         if merged.get("if_not_delivered", "fail") not in ("fail", "skip"):
             raise ValueError(f"{where}: if_not_delivered must be fail or skip")
+        for part in ("connector", "harmonise"):
+            if part in merged and not _DOTTED.match(str(merged[part])):
+                raise ValueError(f"{where}: {part} must be <module>:<name>, e.g. connectors.city:CityVisitsCsv")
+        tables = merged.get("tables") or []
+        if not isinstance(tables, list) or not all(isinstance(t, str) and t for t in tables):
+            raise ValueError(f"{where}: tables must be a list of canonical table names")
         run = FeedRun(feed=feed, cadence=merged["cadence"], summary=merged.get("summary", ""),
                       owner=merged["owner"], retries=int(merged["retries"]), run_at=str(merged["run_at"]),
                       transport=merged.get("transport", "drop"),
                       late_after=duration(merged.get("late_after", "3h"), f"{where}: late_after"),
                       wait_up_to=duration(merged.get("wait_up_to", "1d"), f"{where}: wait_up_to"),
                       poll_every=duration(merged.get("poll_every", "5m"), f"{where}: poll_every"),
-                      expect=merged.get("expect", "all"), if_not_delivered=merged.get("if_not_delivered", "fail"))
+                      expect=merged.get("expect", "all"), if_not_delivered=merged.get("if_not_delivered", "fail"),
+                      connector=str(merged.get("connector", "")), harmonise=str(merged.get("harmonise", "")),
+                      declared_tables=tuple(tables), registry=path)
         if run.poll_every >= run.wait_up_to:
             raise ValueError(f"{where}: poll_every must be shorter than wait_up_to")
         runs[feed] = run

@@ -1,8 +1,11 @@
 """Quarantine: what a partner reads when (part of) a delivery is not accepted.
 
 ``quarantine/<partner>/<delivery_id>/`` holds ``report.md`` (for people), ``report.json`` (for
-machines) and, for row-level problems, ``rows.parquet`` with the rejected rows as delivered. This zone
-may hold identifiable data: it is restricted like ``raw/`` and purged with it.
+machines) and, for row-level problems, ``rows.parquet`` with the rejected rows as delivered and
+``rows.csv``, the same rows for a spreadsheet (``;``-separated, UTF-8 with a byte-order mark, so Excel
+reads it right). Text a spreadsheet would run as a formula (``=HYPERLINK(…)``) is written with a quote in
+front there (:mod:`transforms.formulas`); the Parquet copy keeps it as delivered. This zone may hold
+identifiable data: it is restricted like ``raw/`` and purged with it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
+from transforms.formulas import neutralise_table
 from warehouse.publish import write_parquet
 
 ADVICE = {
@@ -58,11 +63,20 @@ def rule_of(reason: str) -> tuple[str | None, str]:
     return (column or None), rule
 
 
+def write_rows_csv(rows: pa.Table, path: Path) -> None:
+    """The rows for a spreadsheet: formulas neutralised; nested columns (a CSV cell cannot hold them) left out."""
+    flat = rows.select([f.name for f in rows.schema if not pa.types.is_nested(f.type)])
+    with path.open("wb") as f:
+        f.write("\ufeff".encode())  # Excel reads a CSV as UTF-8 only with the byte-order mark
+        pa_csv.write_csv(neutralise_table(flat), f, pa_csv.WriteOptions(delimiter=";"))
+
+
 def write_rows(directory: Path, rows: pa.Table, problems: RowProblems, *, delivery_id: str, source_name: str,
                unreadable: list[tuple[int, str]]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     if rows.num_rows:
         write_parquet(rows, directory / "rows.parquet")
+        write_rows_csv(rows, directory / "rows.csv")
     lines = [f"# Delivery {delivery_id}: rows not accepted", "",
              f"File `{source_name}`: {sum(problems.by_reason.values())} row problem(s). The other rows were accepted.",
              "", "| column | rule | rows | what to do | first row numbers |", "|---|---|---|---|---|"]
@@ -117,3 +131,16 @@ def write_rejection_note(directory: Path, *, rule: str, message: str) -> None:
     data = json.loads(report_json.read_text(encoding="utf-8")) if report_json.exists() else {}
     data.update({"state": "rejected", "rule": rule, "message": message})
     report_json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_internal_error(directory: Path, *, delivery_id: str, source_name: str, message: str) -> None:
+    """The report of a delivery we could not process because of an error of our own (nothing about its rows:
+    whatever an earlier stage wrote here is removed)."""
+    clear(directory)
+    directory.mkdir(parents=True)
+    (directory / "report.md").write_text(
+        f"# Delivery {delivery_id}: not processed\n\nFile `{source_name}` could not be processed because of an "
+        f"error on our side.\n\n{message}\n\nNothing from this file was published.\n", encoding="utf-8")
+    (directory / "report.json").write_text(json.dumps(
+        {"delivery_id": delivery_id, "source_name": source_name, "state": "rejected", "rule": "internal_error",
+         "message": message}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

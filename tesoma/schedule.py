@@ -7,6 +7,10 @@ from zoneinfo import ZoneInfo
 
 from tesoma.config import TIMEZONE
 
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+"""The feed DAGs' ``start_date``: Airflow creates no tasks for a run dated before it, so it lies before any
+date a feed could cover; which dates a feed has is said by its contract (``servicePeriodStart``)."""
+
 CRON = {"daily": "{minute} {hour} * * *", "monthly": "{minute} {hour} 2 * *", "yearly": "{minute} {hour} 15 1 *"}
 
 
@@ -37,6 +41,13 @@ def run_time_for(delivery_date: dt.date, cadence: str = "daily", run_at: str = "
         nxt = delivery_date + dt.timedelta(days=1)
     hour, minute = (int(x) for x in run_at.split(":"))
     return dt.datetime.combine(nxt, dt.time(hour, minute), tzinfo=ZoneInfo(TIMEZONE)).astimezone(dt.UTC)
+
+
+def run_id(feed: str, delivery_date: dt.date, suffix: str = "") -> str:
+    """The id of a triggered run: the feed and the delivery date it processes (``city_visits__2026-10-01``),
+    so the grid and the URLs say which delivery a run is about; ``suffix`` tells apart a second run of the
+    same date (``city_visits__2026-10-01__rerun2``). Scheduled runs keep Airflow's ``scheduled__<time>``."""
+    return f"{feed}__{delivery_date.isoformat()}" + (f"__{suffix}" if suffix else "")
 
 
 def task_defaults(owner: str = "data-engineering", retries: int = 2) -> dict:

@@ -14,5 +14,8 @@ def render() -> str:
         lines += [f"| `{name}` | {type_} | {description} |" for name, type_, description in describe(table)]
         lines.append("")
     lines += ["Partition columns added by the storage layout: `partner`, `delivery_date` (the date the delivery "
-              "covers).", ""]
+              "covers).", "",
+              "Person facts are coarsened so that they do not single people out: `age_at_event` counts calendar "
+              "years (event year − birth year), never the birthday, and ages of 90 or over are top-coded (age 90, "
+              "birth year = event year − 90). Why, and what remains: `docs/privacy.md`.", ""]
     return "\n".join(lines)

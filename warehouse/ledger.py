@@ -10,6 +10,12 @@ States of a delivery::
 
     landed ──► staged ──► published ──► superseded (a corrected re-delivery for the same date replaced it)
        └──────────┴──► rejected (the whole delivery quarantined; ``reason`` says why)
+
+A delivery that cannot be landed safely (a link inside an export folder, a name inside it that is not
+UTF-8, a file that vanished, an unexpected error) is recorded ``rejected`` straight away, with no archive.
+
+``landing_findings`` holds what is in landing/ but is not a delivery (a name that breaks the agreement),
+one row per feed, partner and name, with when it was first and last seen and when it was gone.
 """
 
 from __future__ import annotations
@@ -52,7 +58,10 @@ deliveries = sa.Table(
     sa.Column("seconds", sa.Float, comment="processing time of the last ingest"),
     sa.Column("purged_at", sa.DateTime(timezone=True), comment="when raw/ and quarantine/ copies were deleted"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("feed", "sha256", name="uq_delivery_content"),
+    # One delivery per partner, date and content: the same bytes sent again for the same date are the same
+    # delivery (idempotent landing), but equal bytes from another partner or for another date (two empty
+    # files, a header-only day) are deliveries of their own, each accounted for.
+    sa.UniqueConstraint("feed", "partner", "delivery_date", "sha256", name="uq_delivery_content_per_date"),
 )
 
 quality_results = sa.Table(
@@ -75,6 +84,23 @@ watermarks = sa.Table(
     sa.Column("source", sa.String(80), primary_key=True),
     sa.Column("value", sa.DateTime, nullable=False, comment="last updated-at value pulled (source's local time)"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+landing_findings = sa.Table(
+    "landing_findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feed", sa.String(40), nullable=False),
+    sa.Column("partner", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(1100), nullable=False, comment="the name in landing, shown safely (escaped)"),
+    sa.Column("rule", sa.String(40), nullable=False, comment="e.g. impossible_date, unmatched_name"),
+    sa.Column("reason", sa.Text, nullable=False, comment="what is wrong and what to do, for the partner"),
+    sa.Column("delivery_date", sa.Date, comment="the date the name declares, when it is a real one"),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), comment="when landing last looked and it was gone"),
+    sa.UniqueConstraint("feed", "partner", "name", name="uq_landing_finding"),
 )
 
 
@@ -115,6 +141,7 @@ def _create_schema(engine: sa.Engine) -> None:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         metadata.create_all(conn)
         _add_missing_columns(conn)
+        _widen_content_key(conn)
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:
@@ -128,6 +155,32 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                 type_ = column.type.compile(dialect=conn.dialect)
                 # Names and types come from our own table definitions, not from input.
                 conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {type_}"))
+
+
+_OLD_CONTENT_KEY = "uq_delivery_content"
+
+
+def _widen_content_key(conn: sa.Connection) -> None:
+    """Upgrade a ledger whose deliveries were unique by (feed, content) alone — under which equal bytes from
+    two partners or dates were folded into one delivery — to uniqueness per partner and date.
+
+    SQLite cannot drop a constraint: the table is copied into a new one and swapped (its rows are kept as
+    they are). Other databases drop the old constraint and add the new one.
+    """
+    names = {c["name"] for c in sa.inspect(conn).get_unique_constraints("deliveries")}
+    if _OLD_CONTENT_KEY not in names:
+        return
+    if conn.dialect.name == "sqlite":
+        upgraded = deliveries.to_metadata(sa.MetaData(), name="deliveries_upgraded")
+        upgraded.create(conn)
+        conn.execute(upgraded.insert().from_select([c.name for c in deliveries.columns], sa.select(deliveries)))
+        conn.execute(sa.text("DROP TABLE deliveries"))
+        conn.execute(sa.text("ALTER TABLE deliveries_upgraded RENAME TO deliveries"))
+        return
+    drop = "DROP INDEX" if conn.dialect.name in ("mysql", "mariadb") else "DROP CONSTRAINT"
+    conn.execute(sa.text(f"ALTER TABLE deliveries {drop} {_OLD_CONTENT_KEY}"))
+    conn.execute(sa.text("ALTER TABLE deliveries ADD CONSTRAINT uq_delivery_content_per_date "
+                         "UNIQUE (feed, partner, delivery_date, sha256)"))
 
 
 @dataclass(frozen=True)
@@ -155,6 +208,41 @@ class Delivery:
 _DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
 
 
+def _aware(moment: dt.datetime | None) -> dt.datetime:
+    if moment is None:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def precedence(delivery: Delivery) -> tuple:
+    """Which of a partner's deliveries for one date counts: the highest wins. A higher sequence wins; the
+    same name sent again (same sequence, new content) wins by arrival time, then by landing time."""
+    return delivery.sequence, _aware(delivery.arrived_at), _aware(delivery.landed_at), delivery.delivery_id
+
+
+def newest(deliveries: Iterable[Delivery]) -> Delivery:
+    """The delivery that counts among a partner's deliveries for one date (see :func:`precedence`)."""
+    return max(deliveries, key=precedence)
+
+
+@dataclass(frozen=True)
+class LandingFinding:
+    """Something in landing/ that is not a delivery, as the ledger keeps it (see ``landing_findings``)."""
+
+    feed: str
+    partner: str
+    name: str
+    rule: str
+    reason: str
+    delivery_date: dt.date | None
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    resolved_at: dt.datetime | None = None
+
+
+_FINDING_FIELDS = tuple(LandingFinding.__dataclass_fields__)
+
+
 class Ledger:
     """Thin access layer; every write is its own transaction so a crash never leaves half a record."""
 
@@ -164,11 +252,17 @@ class Ledger:
 
     def record_landed(self, *, partner: str, feed: str, delivery_date: dt.date, sequence: int,
                       source_name: str, sha256: str, raw_path: str, size_bytes: int,
-                      arrived_at: dt.datetime | None) -> tuple[Delivery, bool]:
-        """Record a landed file; returns (delivery, created). The same content landed twice is one delivery."""
+                      arrived_at: dt.datetime | None, state: str = "landed",
+                      reason: str | None = None) -> tuple[Delivery, bool]:
+        """Record a landed file; returns (delivery, created). The same content landed twice for the same partner
+        and date is one delivery.
+
+        ``state="rejected"`` with a ``reason`` records a delivery that could not be landed, in one step."""
         with self.engine.begin() as conn:
             existing = conn.execute(
-                sa.select(deliveries).where(deliveries.c.feed == feed, deliveries.c.sha256 == sha256)
+                sa.select(deliveries).where(deliveries.c.feed == feed, deliveries.c.partner == partner,
+                                            deliveries.c.delivery_date == delivery_date,
+                                            deliveries.c.sha256 == sha256)
             ).mappings().first()
             if existing is not None:
                 return _delivery(existing), False
@@ -177,7 +271,8 @@ class Ledger:
             conn.execute(deliveries.insert().values(
                 delivery_id=delivery_id, partner=partner, feed=feed, delivery_date=delivery_date,
                 sequence=sequence, source_name=source_name, sha256=sha256, raw_path=raw_path,
-                size_bytes=size_bytes, arrived_at=arrived_at, landed_at=now, state="landed", updated_at=now,
+                size_bytes=size_bytes, arrived_at=arrived_at, landed_at=now, state=state, reason=reason,
+                rows_published=0 if state == "rejected" else None, updated_at=now,
             ))
             row = conn.execute(sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().one()
             return _delivery(row), True
@@ -234,6 +329,50 @@ class Ledger:
                 watermarks.c.feed == feed, watermarks.c.source == source).values(value=value, updated_at=_now()))
             if updated.rowcount == 0:
                 conn.execute(watermarks.insert().values(feed=feed, source=source, value=value, updated_at=_now()))
+
+    def record_findings(self, feed: str, findings: Iterable) -> None:
+        """Record what a look into the feed's landing folders found that is not a delivery (objects with
+        ``partner``, ``name``, ``rule``, ``reason``, ``delivery_date``, e.g. :class:`connectors.base.NotADelivery`).
+
+        One row per (feed, partner, name), however often it is seen: ``last_seen`` moves on. Earlier
+        findings of the feed that are not among these are gone from landing: they get ``resolved_at``.
+        """
+        now = _now()
+        seen = set()
+        for f in findings:
+            seen.add((f.partner, f.name))
+            values = {"rule": f.rule, "reason": f.reason, "delivery_date": f.delivery_date, "last_seen": now,
+                      "resolved_at": None}
+            key = (landing_findings.c.feed == feed, landing_findings.c.partner == f.partner,
+                   landing_findings.c.name == f.name)
+            try:
+                with self.engine.begin() as conn:
+                    if conn.execute(landing_findings.update().where(*key).values(**values)).rowcount == 0:
+                        conn.execute(landing_findings.insert().values(feed=feed, partner=f.partner, name=f.name,
+                                                                      first_seen=now, **values))
+            except sa.exc.IntegrityError:  # a parallel run of the feed (another date) inserted it first
+                with self.engine.begin() as conn:
+                    conn.execute(landing_findings.update().where(*key).values(**values))
+        with self.engine.begin() as conn:
+            still_open = conn.execute(sa.select(landing_findings.c.id, landing_findings.c.partner,
+                                                landing_findings.c.name).where(
+                landing_findings.c.feed == feed, landing_findings.c.resolved_at.is_(None))).all()
+            gone = [row.id for row in still_open if (row.partner, row.name) not in seen]
+            if gone:
+                conn.execute(landing_findings.update().where(landing_findings.c.id.in_(gone))
+                             .values(resolved_at=now))
+
+    def findings(self, feed: str | None = None, include_resolved: bool = False) -> list[LandingFinding]:
+        """What is (or, with ``include_resolved``, was) in landing/ but not a delivery, by feed, partner, name."""
+        query = sa.select(landing_findings).order_by(landing_findings.c.feed, landing_findings.c.partner,
+                                                     landing_findings.c.name)
+        if feed is not None:
+            query = query.where(landing_findings.c.feed == feed)
+        if not include_resolved:
+            query = query.where(landing_findings.c.resolved_at.is_(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [LandingFinding(**{k: r[k] for k in _FINDING_FIELDS}) for r in rows]
 
     def quality_results(self, delivery_id: str) -> list[dict]:
         with self.engine.connect() as conn:

@@ -42,8 +42,12 @@ SERVICE_EVENT = pa.schema(
         _f("diagnosis_system", pa.string(), "Code system of diagnosis_code: ICPC-2 | ICD-10 | SNOMED CT."),
         _f("diagnosis_code_source", pa.string(), "Diagnosis code exactly as delivered."),
         _f("birth_year", pa.int16(),
-           "Birth year of the person (from the identity code, else the source's birth date)."),
-        _f("age_at_event", pa.int16(), "Age in completed years at event_date."),
+           "Birth year of the person (from the identity code, else the source's birth date). Top-coded: "
+           "for a person aged 90 or over in the event's year it is that year minus 90."),
+        _f("age_at_event", pa.int16(),
+           "Age in the calendar year of the event: year of event_date minus birth_year, whether or not the "
+           "birthday has passed (the same as age at 31 December). 90 means 90 or over (top-coded). Null "
+           "without a birth year or when the event is dated before it."),
         _f("sex", pa.string(), "male | female (from the identity code where the source lacks it)."),
         _f("home_municipality", pa.string(), "Home municipality code (Statistics Finland; 837 = Tampere)."),
         _f("home_postal_code", pa.string(), "Postal code of the home address."),
@@ -115,7 +119,10 @@ POPULATION = pa.schema(
     [
         _f("year", pa.int16(), "Statistics year (population at the end of the previous year).", False),
         _f("postal_code", pa.string(), "Postal code area.", False),
-        _f("age_band", pa.string(), "Five-year age band, e.g. 0-4, 85+.", False),
+        _f("age_band", pa.string(),
+           "Five-year age band of the age at the end of the previous year, e.g. 0-4, 95-99, and an open top "
+           "band (100+, or 85+ in some files). service_event ages are top-coded at 90: add the bands from 90 "
+           "up to compare.", False),
         _f("sex", pa.string(), "male | female.", False),
         _f("residents", pa.int32(), "Number of residents.", False),
         _f("delivery_id", pa.string(), "Ledger id of the delivery.", False),

@@ -8,42 +8,125 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import connectors
+from connectors.base import DeliveryRejected, LandedFile, shown_name
+from tesoma import landing_report, quarantine
 from tesoma.config import Settings
 from tesoma.feeds import pipeline
 from tesoma.keys import load_key
 from tesoma.steps.context import context as _context
 from warehouse.layout import Layout
+from warehouse.ledger import Delivery, Ledger
 
 log = logging.getLogger(__name__)
 
 
+def _members(folder: Path) -> list[tuple[Path, str]]:
+    """Everything inside a folder delivery as (path relative to it, kind), in name order, never following
+    a link: kind is ``file``, ``folder``, ``link`` or ``other`` (a pipe, socket or device)."""
+    out = []
+    pending = [Path()]
+    while pending:
+        inside = pending.pop()
+        with os.scandir(folder / inside) as entries:
+            for entry in entries:
+                member = inside / entry.name
+                if entry.is_symlink():
+                    kind = "link"
+                elif entry.is_dir(follow_symlinks=False):
+                    kind = "folder"
+                    pending.append(member)
+                elif entry.is_file(follow_symlinks=False):
+                    kind = "file"
+                else:
+                    kind = "other"
+                out.append((member, kind))
+    return sorted(out)
+
+
 def _sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a folder delivery (over its files' names and contents, in name order)."""
+    """SHA-256 of a file, or of a folder delivery (over its files' names, as bytes, and contents, in name
+    order; any name hashes, UTF-8 or not). A link or pipe in a folder is hashed by its name, never followed."""
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            h.update(str(file.relative_to(path)).encode() + b"\0")
-        with file.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
+    if not path.is_dir():
+        _hash_file(h, path)
+        return h.hexdigest()
+    for member, kind in _members(path):
+        if kind == "file":
+            h.update(os.fsencode(member) + b"\0")
+            _hash_file(h, path / member)
+        elif kind != "folder":
+            h.update(os.fsencode(member) + b"\0" + kind.encode() + b"\0")
     return h.hexdigest()
 
 
-def _archive_folder(source: Path, raw: Path) -> int:
-    """Copy a folder delivery into raw/ (atomically: copy beside, then rename); returns its size in bytes."""
+def _hash_file(h: hashlib._Hash, file: Path) -> None:
+    with file.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+
+
+def _folder_problem(folder: Path) -> DeliveryRejected | None:
+    """Why a folder delivery cannot be landed safely, in words for the partner; None when it can."""
+    problems: list[tuple[str, str]] = []
+    for member, kind in _members(folder):
+        shown = shown_name(str(member))
+        if kind == "link":
+            problems.append(("link_in_folder", f"links are not allowed in an export folder: remove {shown}"))
+        elif kind == "other":
+            problems.append(("not_a_file_in_folder", f"only files belong in an export folder: remove {shown}"))
+        elif not _clean_name(str(member)):
+            problems.append(("bad_name_in_folder", f"file names in an export folder must be UTF-8, without control "
+                                                   f"or invisible characters: rename {shown}"))
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return DeliveryRejected(problems[0][0], "; ".join(message for _, message in problems[:3]) + more)
+
+
+def _clean_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")  # a byte that is not UTF-8 is a lone surrogate here (os.fsdecode)
+    except UnicodeEncodeError:
+        return False
+    return name.isprintable()
+
+
+def _copy_regular_file(source: str, target: str) -> str:
+    """``copytree``'s copy function: refuses anything but a regular file (a pipe would block the copy)."""
+    if not stat.S_ISREG(os.lstat(source).st_mode):
+        raise DeliveryRejected("not_a_file_in_folder", "only files belong in an export folder: remove "
+                               + shown_name(Path(source).name))
+    return shutil.copy2(source, target)
+
+
+def _archive_folder(source: Path, layout: Layout, partner: str, feed: str) -> tuple[str, Path, int]:
+    """Check a folder delivery, hash it and copy it into raw/ (atomically: copy beside, then rename);
+    returns (SHA-256, archived path, size in bytes). Raises :class:`DeliveryRejected` for a folder that
+    holds a link, a pipe or a badly named file, also when one appears while it is copied."""
+    if (problem := _folder_problem(source)) is not None:
+        raise problem
+    sha = _sha256(source)
+    raw = layout.raw_file(partner, feed, sha, "")
     if not raw.exists():
         raw.parent.mkdir(parents=True, exist_ok=True)
         tmp = raw.with_name(raw.name + ".tmp")
-        if tmp.is_dir():
-            shutil.rmtree(tmp)
-        shutil.copytree(source, tmp)
-        tmp.replace(raw)
-    return sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
+        try:
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            # symlinks=True copies a link that appeared since the check as a link (never what it points to).
+            shutil.copytree(source, tmp, symlinks=True, copy_function=_copy_regular_file)
+            if (problem := _folder_problem(tmp)) is not None:
+                raise problem
+            tmp.replace(raw)
+        finally:
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+    return sha, raw, sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
 
 
 def _archive_file(source: Path, layout: Layout, partner: str, feed: str) -> tuple[str, Path, int]:
@@ -85,32 +168,92 @@ def require_key(feed: str, s: Settings) -> None:
 def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[str]:
     """Archive the feed's landed deliveries for ``delivery_date`` into ``raw/`` and record each one.
 
-    Idempotent: a delivery already landed (same content) is not recorded again. Returns delivery ids,
-    per partner oldest sequence first.
+    Idempotent: a delivery already landed (same content) is not recorded again. Returns the ids of the
+    deliveries to ingest, per partner oldest sequence first.
+
+    Nothing a partner puts in landing stops the feed's other files or dates:
+
+    - what is in the feed's landing folders but is not a delivery (whatever its date: an impossible date,
+      a name that breaks the agreement…) is reported on every land until it is removed: in the ledger
+      (``landing_findings``), as a WARNING ``not a delivery: <name>: <reason>``, and in the partner's
+      landing report ``quarantine/<partner>/_landing/<feed>.md`` (:mod:`tesoma.landing_report`);
+    - a delivery that cannot be landed safely (a link in an export folder, a file that vanished, an
+      unexpected error) is recorded ``rejected`` with a reason for the partner and a quarantine report,
+      without an archive (its ``raw_path`` names where the archive would be; nothing is there), and is not
+      returned: there is nothing to ingest.
     """
     s, layout, ledger = _context(s)
     require_key(feed, s)
     connector = connectors.for_feed(feed)
+    survey = connector.survey(layout.landing, delivery_date)
+    landing_report.record(feed, connector.contract.partners, survey.not_deliveries, layout, ledger)
     ids = []
-    for landed in connector.discover_all(layout.landing, delivery_date):
+    for landed in survey.deliveries:
+        delivery, created = _land_one(feed, landed, layout, ledger)
+        log.info("%s %s/%s: %s (%s)", "landed" if created else "already landed", landed.partner, landed.path.name,
+                 delivery.delivery_id, delivery.state)
+        if delivery.state == "rejected" and not (layout.root / delivery.raw_path).exists():
+            continue  # rejected while landing (or purged since): nothing to ingest
+        ids.append(delivery.delivery_id)
+    if not survey.deliveries:
+        log.warning("%s: no delivery found for %s under %s/<partner>/%s", feed, delivery_date, layout.landing,
+                    connector.landing_folder)
+    return ids
+
+
+def _land_one(feed: str, landed: LandedFile, layout: Layout, ledger: Ledger) -> tuple[Delivery, bool]:
+    """Archive and record one delivery. The one boundary where whatever goes wrong with it becomes a
+    delivery recorded ``rejected`` with a reason, so that the next one is landed all the same."""
+    try:
         if landed.path.is_dir():
-            sha = _sha256(landed.path)
-            raw = layout.raw_file(landed.partner, feed, sha, "")
-            size = _archive_folder(landed.path, raw)
+            sha, raw, size = _archive_folder(landed.path, layout, landed.partner, feed)
         else:
             sha, raw, size = _archive_file(landed.path, layout, landed.partner, feed)
-        delivery, created = ledger.record_landed(
+        return ledger.record_landed(
             partner=landed.partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
             source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)),
             size_bytes=size, arrived_at=landed.arrived_at,
         )
-        log.info("%s %s/%s: %s (%s)", "landed" if created else "already landed", landed.partner, landed.path.name,
-                 delivery.delivery_id, delivery.state)
-        ids.append(delivery.delivery_id)
-    if not ids:
-        log.warning("%s: no delivery found for %s under %s/<partner>/%s", feed, delivery_date, layout.landing,
-                    connector.landing_folder)
-    return ids
+    except DeliveryRejected as exc:
+        rule, message = exc.rule, str(exc)
+    except FileNotFoundError:
+        rule, message = "vanished", "the delivery disappeared while it was being landed: deliver it again"
+    except PermissionError:
+        rule, message = "unreadable", "the delivery cannot be read (permission denied): make it readable"
+    except Exception as exc:  # the boundary: one delivery's failure must not stop the others
+        log.exception("%s %s/%s: landing failed", feed, landed.partner, landed.path.name)
+        rule, message = "internal_error", type(exc).__name__  # the class only: a message may quote the data
+    return _record_not_landed(feed, landed, layout, ledger, rule, message)
+
+
+def _record_not_landed(feed: str, landed: LandedFile, layout: Layout, ledger: Ledger, rule: str,
+                       message: str) -> tuple[Delivery, bool]:
+    """Record a delivery that could not be landed as ``rejected``, with its quarantine report.
+
+    Its ``sha256`` is not of its content (which could not be read safely) but of where and when it arrived
+    and why it failed: the same failure seen again is the same delivery, and the content, once it can be
+    landed, is a new delivery that never collides with this one.
+    """
+    identity = b"\0".join([b"not landed", landed.partner.encode(), feed.encode(), os.fsencode(landed.path.name),
+                           landed.arrived_at.isoformat().encode(), rule.encode()])
+    sha = hashlib.sha256(identity).hexdigest()
+    raw = layout.raw_file(landed.partner, feed, sha, "")
+    reason = f"{rule}: {message}"
+    if rule == "internal_error":
+        message = (f"An error on our side ({message}) stopped this delivery from being landed; the file itself "
+                   "may be fine. The alliance's data team has been alerted and will contact you if needed.")
+    delivery, created = ledger.record_landed(
+        partner=landed.partner, feed=feed, delivery_date=landed.delivery_date, sequence=landed.sequence,
+        source_name=landed.path.name, sha256=sha, raw_path=str(raw.relative_to(layout.root)), size_bytes=0,
+        arrived_at=landed.arrived_at, state="rejected", reason=reason,
+    )
+    if created:
+        quarantine.write_rejection(layout.quarantine_dir(landed.partner, delivery.delivery_id),
+                                   delivery_id=delivery.delivery_id, source_name=landed.path.name, rule=rule,
+                                   message=message)
+        log.warning("%s %s/%s: not landed, recorded as rejected: %s", feed, landed.partner, landed.path.name,
+                    reason)
+    return delivery, created
 
 
 REPORTING_SOURCE = "city_reporting"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 import pyarrow.parquet as pq
@@ -10,6 +9,7 @@ import pyarrow.parquet as pq
 from tesoma.config import Settings
 from tesoma.feeds import pipeline
 from tesoma.steps.context import context as _context
+from warehouse.ledger import newest as ledger_newest
 from warehouse.publish import publish_partition, unpublish_partition
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,7 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
     delivery = ledger.get(delivery_id)
     feed = pipeline(delivery.feed)
     siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
-    # A higher sequence wins; the same name sent again (same sequence, new content) wins by arrival time.
-    newest = max(siblings, key=lambda d: (d.sequence, _aware(d.arrived_at), _aware(d.landed_at), d.delivery_id))
+    newest = ledger_newest(siblings)  # a higher sequence wins, then the later arrival (warehouse.ledger.precedence)
     if delivery.state == "rejected":
         return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
     if newest.delivery_id != delivery_id:
@@ -52,12 +51,6 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
     log.info("%s published: %d rows into %s", delivery_id, rows, ", ".join(feed.tables))
     return {"delivery_id": delivery_id, "state": "published", "rows_published": rows,
             "partner": delivery.partner, "delivery_date": delivery.delivery_date.isoformat()}
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime:
-    if moment is None:
-        return dt.datetime.min.replace(tzinfo=dt.UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list[dict]:

@@ -77,7 +77,7 @@ def test_a_delivery_whose_output_breaks_an_invariant_leaves_nothing_staged(data_
 
     monkeypatch.setattr(FeedPipeline, "harmonise", one_event_id)
     with pytest.raises(RuntimeError, match="service_event.event_id: unique"):
-        steps.ingest(delivery_id)
+        steps.ingest(delivery_id, final_attempt=False)  # (on the final attempt: rejected, see test_ingest_failures)
     layout = Layout(data_root)
     assert [t for t in ("service_event", "event_diagnosis") if layout.staging_file(t, delivery_id).exists()] == []
     assert Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}").get(delivery_id).state != "staged"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def test_key_rotation_reprocesses_everything_in_raw(data_root, monkeypatch):
     ledger = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}")
     old_key_ids = {d.key_id for d in ledger.all()}
 
-    monkeypatch.setenv("TESOMA_PSEUDONYM_KEY", "a-brand-new-rotated-key-" + "9" * 24)
+    monkeypatch.setenv("TESOMA_PSEUDONYM_KEY", secrets.token_urlsafe(48))  # a rotated key
     assert steps.reprocess() == {"reprocessed": 2, "not_reprocessable": 0}
 
     new_key_ids = {d.key_id for d in ledger.all()}
@@ -145,3 +146,33 @@ def test_key_rotation_reprocesses_everything_in_raw(data_root, monkeypatch):
         new = set(pq.read_table(p)["person_id"].to_pylist())
         assert len(new) == len(old_ids[p]) and new.isdisjoint(old_ids[p])
     assert {d.state for d in ledger.all()} == {"published"}
+
+
+@pytest.mark.e2e
+def test_ages_in_the_warehouse_count_calendar_years_and_k_anonymity_is_measured(data_root):
+    """Every feed with people: age = event year − birth year (so a person's events cannot narrow the birthday),
+    nobody older than the top code, and the audit's k-anonymity counts every person of the warehouse."""
+    import duckdb
+
+    from tesoma import audit, steps
+    from tesoma.config import settings
+    from warehouse import catalog
+    from warehouse.layout import Layout
+
+    generate(data_root, start=DAY, days=3, residents=1500, seed=7, fault_rate=0.0)
+    for feed in ("city_visits", "mehilainen_fhir", "ngo_attendance"):
+        steps.process_all(feed)
+    layout = Layout(data_root)
+    catalog.refresh(layout)
+    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+        feeds, off_calendar, over_90, persons = con.execute("""
+            select count(distinct feed) filter (where age_at_event is not null),
+                   count(*) filter (where birth_year + age_at_event <> year(event_date)),
+                   count(*) filter (where age_at_event > 90 or year(event_date) - birth_year > 90),
+                   count(distinct person_id)
+            from service_event_current""").fetchone()
+    assert (feeds, off_calendar, over_90) == (3, 0, 0)
+
+    measured = audit.k_anonymity(settings())
+    assert measured.persons == persons > 0 and measured.smallest_class >= 1
+    assert str(measured).startswith(f"k-anonymity (birth_year, sex, home_postal_code) over {persons:,} persons: ")

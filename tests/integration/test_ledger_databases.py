@@ -54,3 +54,42 @@ def test_landing_is_idempotent_and_accounting_is_kept(ledger):
     assert len(ledger.quality_results(first.delivery_id)) == 1
     with ledger.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from deliveries")).scalar_one() == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", _urls())
+def test_a_ledger_keyed_by_content_alone_is_upgraded(service, tmp_path):
+    """An earlier ledger's deliveries were unique by (feed, sha256): upgraded in place, rows kept."""
+    import warehouse.ledger as ledger_module
+
+    name, port, url = service
+    if port is not None:
+        require_service(name, "127.0.0.1", port)
+    else:
+        url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = sa.create_engine(url)
+    metadata.drop_all(engine)
+    old = sa.MetaData()
+    sa.Table("deliveries", old, *(c.copy() for c in metadata.tables["deliveries"].columns),
+             sa.UniqueConstraint("feed", "sha256", name="uq_delivery_content"))
+    old.create_all(engine)
+    now = dt.datetime(2026, 10, 9, 6, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(old.tables["deliveries"].insert().values(
+            delivery_id="old-1", partner="ngo_setlementti", feed="ngo_activity", delivery_date=dt.date(2026, 10, 8),
+            sequence=1, source_name="ngo_activity_20261008.csv", sha256="e" * 64, raw_path="raw/x.csv", size_bytes=0,
+            landed_at=now, state="published", updated_at=now))
+    engine.dispose()
+    ledger_module._prepared_urls.discard(url)
+    try:
+        ledger = Ledger(url)
+        _, created = ledger.record_landed(
+            partner="ngo_mll", feed="ngo_activity", delivery_date=dt.date(2026, 10, 8), sequence=1,
+            source_name="ngo_activity_20261008.xlsx", sha256="e" * 64, raw_path="raw/y.xlsx", size_bytes=0,
+            arrived_at=None)
+        assert created
+        assert len(ledger.all()) == 2 and "old-1" in {d.delivery_id for d in ledger.all()}
+        names = {c["name"] for c in sa.inspect(ledger.engine).get_unique_constraints("deliveries")}
+        assert "uq_delivery_content" not in names
+    finally:
+        metadata.drop_all(sa.create_engine(url))

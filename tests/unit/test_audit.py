@@ -46,3 +46,40 @@ def test_audit_names_file_and_column_not_value(tmp_path, data_root, capsys):
     assert "131052-308T" not in out and "7654321" not in out
 
     assert main(["audit", str(clean)]) == 0
+
+
+def test_k_anonymity_of_birth_year_sex_and_postal_code_over_persons(data_root):
+    import datetime as dt
+
+    from tesoma.config import settings
+    from warehouse import catalog
+    from warehouse.layout import Layout
+    from warehouse.schemas import SERVICE_EVENT
+
+    def events(person: str, birth_year: int, sex: str | None, postal_codes: list[str]) -> list[dict]:
+        return [{"event_id": f"{person}-{i}", "person_id": person, "person_id_kind": "hetu", "partner": "city",
+                 "feed": "city_visits", "event_start": dt.datetime(2026, 10, 1 + i, 8, tzinfo=dt.UTC),
+                 "event_date": dt.date(2026, 10, 1 + i), "birth_year": birth_year, "sex": sex,
+                 "home_postal_code": code, "delivery_id": "d1"} for i, code in enumerate(postal_codes)]
+
+    rows = [
+        *(e for p in ("p1", "p2", "p3", "p4", "p5") for e in events(p, 1980, "female", ["33310"])),
+        *events("p6", 1980, "female", ["33400", "33310"]),  # moved: counted at the latest postal code
+        *events("p7", 1990, "male", ["33300"]), *events("p8", 1990, "male", ["33300", "33300"]),
+        *events("p9", 1936, "female", ["33400"]),
+        *events("n1", 1950, None, ["33310"]),  # an NGO member without sex: a class of its own
+    ]
+    part = data_root / "warehouse" / "harmonised" / "service_event" / "partner=city" / "delivery_date=2026-10-01"
+    part.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{f.name: r.get(f.name) for f in SERVICE_EVENT} for r in rows],
+                                        schema=SERVICE_EVENT), part / "part-0.parquet")
+
+    assert str(audit.k_anonymity(settings())) == (
+        "k-anonymity (birth_year, sex, home_postal_code) over 0 persons: nothing to measure")  # no catalog yet
+    catalog.refresh(Layout(data_root))
+    measured = audit.k_anonymity(settings())
+
+    assert (measured.persons, measured.smallest_class, measured.persons_under_k, measured.classes_under_k) == (
+        10, 1, 4, 3)
+    assert str(measured) == ("k-anonymity (birth_year, sex, home_postal_code) over 10 persons: smallest class 1; "
+                             "4 persons in 3 classes under 5")

@@ -1,7 +1,8 @@
 """The production stack (docker-compose.yml, Dockerfile, .env.example, deploy/) is well-formed and safe.
 
 `docker-compose config` needs the docker-compose binary (Debian: `apt-get install docker-compose`, v1.29)
-but no Docker engine. Without the binary that test is skipped, except under CI=true, where it fails.
+but no Docker engine; `make test` installs it when missing (target `test-deps`). Without the binary that
+test is skipped, except under CI=true, where it fails.
 The other tests only parse the files.
 """
 
@@ -104,7 +105,7 @@ def test_docker_compose_config_validates() -> None:
     if binary is None:
         message = (
             "docker-compose binary not found, so docker-compose.yml was not validated "
-            "(install it: apt-get install docker-compose)"
+            "(`make test-deps` installs it as root, or: apt-get install docker-compose)"
         )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + "; CI=true requires it")

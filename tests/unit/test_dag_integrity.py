@@ -89,7 +89,7 @@ def test_feed_dag_shape(feed):
     order = [t.task_id for t in dag.topological_sort()]
     assert "refresh_catalog" not in order and "audit" not in order, "the catalog DAG does those"
     if run.transport == "drop":
-        assert order == ["wait_for_delivery", "land", "ingest", "publish"]
+        assert order == ["wait_for_delivery", "land", "ingest", "publish", "report"]
         wait = dag.get_task("wait_for_delivery")
         assert isinstance(wait, DeliverySensor) and not wait.upstream_task_ids
         assert (wait.feed, wait.cadence, wait.expect) == (feed, run.cadence, run.expect)
@@ -98,8 +98,33 @@ def test_feed_dag_shape(feed):
         assert wait.soft_fail is (run.if_not_delivered == "skip")
         assert dag.get_task("land").upstream_task_ids == {"wait_for_delivery"}
     else:
-        assert order == ["land", "ingest", "publish"]
+        assert order == ["land", "ingest", "publish", "report"]
     assert dag.get_task("publish").upstream_task_ids == {"land", "ingest"}
+    # a rejected delivery (its ingest failed) does not hold back the others; the report always runs
+    assert dag.get_task("publish").trigger_rule == "all_done_min_one_success"
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert dag.get_task("report").upstream_task_ids == {"publish"}
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_feed_dag_creates_tasks_for_any_date_its_contract_covers(feed):
+    """Airflow creates no tasks for a run dated before the DAG's start_date: that must lie before the
+    first date of the feed's contract, so the task that checks the date is what refuses a run."""
+    from tesoma.schedule import run_time_for
+
+    dag, run = ALL_DAGS[feed], feed_runs()[feed]
+    first = contracts.load(feed).properties["servicePeriodStart"]
+    assert dag.start_date < run_time_for(first, run.cadence, run.run_at) - dt.timedelta(days=400)
+    assert dag.catchup is False
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_ingest_links_each_delivery_to_its_data_docs_and_quarantine_report(feed):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(ALL_DAGS[feed])
+    (ingest,) = [t["__var"] for t in data["dag"]["tasks"] if t["__var"]["task_id"] == "ingest"]
+    assert set(ingest["_operator_extra_links"]) == {"Data Docs", "Quarantine report"}
 
 
 @pytest.mark.parametrize("feed", FEEDS)

@@ -494,4 +494,3 @@ def test_every_code_the_partner_sends_is_mapped():
     assert {code for code, _, _ in generator.OCCUPATIONS.values()} <= set(loaded["professional_group"].mapping)
     assert {generator.ICD10_SYSTEM} <= set(loaded["diagnosis_system"].mapping)
     assert set(loaded["contact_mode"].mapping.values()) <= set(loaded["contact_mode_label"].mapping)
-    assert harmonise_module.TABLES == ("service_event", "event_diagnosis")

@@ -109,7 +109,8 @@ def test_attendance_becomes_service_events():
     assert {k: v for k, v in row.items() if v is not None} == {
         "event_id": "e1", "person_id": "p1", "person_id_kind": "partner_local", "partner": "ngo_setlementti",
         "feed": "ngo_attendance", "service_area": "ngo_activity", "unit_code": "Digitupa", "event_date": DAY,
-        "status": "completed", "birth_year": 1950, "home_postal_code": "33310", "delivery_id": "d2",
+        "status": "completed", "birth_year": 1950, "age_at_event": 76,  # in the event's year, 2026
+        "home_postal_code": "33310", "delivery_id": "d2",
     }
     assert not report.unmapped
 

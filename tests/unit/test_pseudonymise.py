@@ -1,4 +1,4 @@
-"""Pseudonymisation: identity codes → keyed pseudonyms, birth year, sex, age; direct identifiers dropped."""
+"""Pseudonymisation: identity codes → keyed pseudonyms, birth year, sex; direct identifiers dropped."""
 
 from __future__ import annotations
 
@@ -97,19 +97,19 @@ def test_valid_codes_become_pseudonyms_and_demographics():
 
     out = pseudonymise(table, SPEC, KEY)
 
+    # No age here: it is derived in harmonise from the birth year, so the birth day goes no further.
     assert out.column_names == ["postinumero", "alkuaika", "event_id", "person_id", "person_id_kind", "birth_year",
-                                "sex", "age_at_event", "_errors"]  # _errors is added when the input lacks it
+                                "sex", "_errors"]  # _errors is added when the input lacks it
     assert out["_errors"].null_count == out.num_rows
-    rows = out.select(["postinumero", "person_id_kind", "birth_year", "sex", "age_at_event"]).to_pylist()
+    rows = out.select(["postinumero", "person_id_kind", "birth_year", "sex"]).to_pylist()
     assert rows == [
-        {"postinumero": "33300", "person_id_kind": "hetu", "birth_year": 1952, "sex": "female", "age_at_event": 74},
-        {"postinumero": "33300", "person_id_kind": "hetu", "birth_year": 1994, "sex": "male", "age_at_event": 31},
+        {"postinumero": "33300", "person_id_kind": "hetu", "birth_year": 1952, "sex": "female"},
+        {"postinumero": "33300", "person_id_kind": "hetu", "birth_year": 1994, "sex": "male"},
     ]
     ids = out["person_id"].to_pylist()
     assert all(PSEUDONYM.match(p) for p in ids)
     assert ids[0] != ids[1]
     assert out.schema.field("birth_year").type == pa.int16()
-    assert out.schema.field("age_at_event").type == pa.int16()
 
 
 def test_direct_identifiers_and_code_are_dropped():
@@ -124,7 +124,6 @@ def test_missing_direct_identifier_column_is_fine():
     spec = IdentitySpec("henkilotunnus", ("sukunimi", "not_delivered"))
     out = pseudonymise(visits(["131052-308T"]), spec, KEY)
     assert "sukunimi" not in out.column_names
-    assert "age_at_event" not in out.column_names  # no event_time in the spec
     assert "event_id" not in out.column_names  # no source_id in the spec
     assert "kaynti_id" in out.column_names
 
@@ -141,21 +140,13 @@ def test_sex_from_individual_number(individual, sex):
     assert out["sex"].to_pylist() == [sex]
 
 
-@pytest.mark.parametrize(
-    ("born", "event", "age"),
-    [
-        (dt.date(1990, 5, 17), dt.datetime(2026, 5, 17, 0, 0), 36),  # birthday on the event day counts
-        (dt.date(1990, 5, 17), dt.datetime(2026, 5, 16, 23, 59), 35),  # the day before does not
-        (dt.date(1990, 5, 17), dt.datetime(2026, 5, 18, 0, 0), 36),
-        (dt.date(1990, 12, 31), dt.datetime(2026, 1, 1, 12, 0), 35),
-        (dt.date(2025, 3, 1), dt.datetime(2026, 2, 28, 12, 0), 0),
-        (dt.date(2026, 10, 1), dt.datetime(2026, 10, 1, 8, 0), 0),  # newborn
-    ],
-)
-def test_age_at_event(born, event, age):
-    out = pseudonymise(visits([hetu(born.day, born.month, born.year, 123)], at=[event]), SPEC, KEY)
-    assert out["age_at_event"].to_pylist() == [age]
-    assert out["birth_year"].to_pylist() == [born.year]
+@pytest.mark.parametrize("born", [dt.date(1990, 1, 1), dt.date(1990, 5, 17), dt.date(1990, 12, 31)])
+def test_only_the_birth_year_leaves(born):
+    """Birthdays on 1 Jan, 17 May and 31 Dec of one year give identical rows: nothing narrows the day."""
+    out = pseudonymise(visits([hetu(born.day, born.month, born.year, 123)], at=[dt.datetime(2026, 5, 17)]), SPEC, KEY)
+    assert out.drop_columns(["person_id"]).to_pylist() == [
+        {"postinumero": "33300", "alkuaika": dt.datetime(2026, 5, 17), "event_id": out["event_id"][0].as_py(),
+         "person_id_kind": "hetu", "birth_year": 1990, "sex": "male", "_errors": None}]
 
 
 def test_invalid_codes_get_no_pseudonym_and_a_reason():
@@ -188,7 +179,6 @@ def test_invalid_codes_get_no_pseudonym_and_a_reason():
     assert out["person_id"].to_pylist()[1:] == [None] * 6
     assert out["_errors"].to_pylist()[0] is None
     assert out["person_id"].to_pylist()[0] is not None
-    assert out["age_at_event"].to_pylist()[1:] == [None] * 6
 
 
 def test_codes_are_normalised_before_hashing():
@@ -301,7 +291,7 @@ def test_each_distinct_code_is_hashed_once(monkeypatch):
 def test_empty_table():
     out = pseudonymise(visits([], errors=[]), SPEC, KEY)
     assert out.num_rows == 0
-    assert {"person_id", "person_id_kind", "birth_year", "sex", "age_at_event", "event_id"} <= set(out.column_names)
+    assert {"person_id", "person_id_kind", "birth_year", "sex", "event_id"} <= set(out.column_names)
 
 
 def test_all_codes_missing():

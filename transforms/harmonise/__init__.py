@@ -2,9 +2,9 @@
 
 Each feed has a module ``transforms/harmonise/<feed>.py`` declaring
 
-- ``TABLES``: the canonical tables it writes (the first is the one each source row becomes),
-- ``MAPPINGS``: the code mappings it needs, as :class:`Mapping` (``config/mappings/<file>.csv``),
-- ``harmonise(table, maps, context) -> (dict[table name, pa.Table], HarmoniseReport)``, a pure function.
+- ``harmonise(table, maps, context) -> (dict[table name, pa.Table], HarmoniseReport)``, a pure function
+  returning exactly the canonical tables the feed's registry entry lists (``tables:`` in ``config/feeds.yaml``),
+- ``MAPPINGS``: the code mappings it needs, as :class:`Mapping` (``config/mappings/<file>.csv``).
 
 Code mappings are data, handed in as :class:`CodeMap` objects; an unmapped source value maps to null,
 is counted, and its source value is kept next to the mapped column.
@@ -113,3 +113,43 @@ def computed(work: dict[str, Callable[[], T]], rows: int) -> dict[str, T]:
     with ThreadPoolExecutor(2, thread_name_prefix="harmonise") as pool:
         futures = {name: pool.submit(compute) for name, compute in work.items()}
         return {name: future.result() for name, future in futures.items()}
+
+
+TOP_CODE_AGE = 90
+"""Ages from this on are shown as this age, and the birth year as ``event year − TOP_CODE_AGE``."""
+
+_CALENDAR_YEARS = (1, 9999)  # event years outside these are data errors; they get no age
+
+
+@dataclass(frozen=True)
+class PersonAge:
+    """``birth_year`` and ``age_at_event`` as the canonical tables carry them (both int16)."""
+
+    birth_year: pa.Array | pa.ChunkedArray
+    age_at_event: pa.Array | pa.ChunkedArray
+
+
+def age_in_event_year(birth_year: pa.Array | pa.ChunkedArray,
+                      event_date: pa.Array | pa.ChunkedArray) -> PersonAge:
+    """Age in the calendar year of the event (event year − birth year), top-coded at :data:`TOP_CODE_AGE`.
+
+    Counting whole calendar years, never the birthday, is deliberate: completed years at the event day
+    would tell, with the birth year, on which side of each event the birthday falls, and a person's events
+    would narrow it to a few days. A person of 90 or over gets age 90 and birth year ``event year − 90``,
+    the same as everybody aged 90 that year, so the oldest (few, and so easy to pick out) are not told apart.
+
+    No age where it cannot be known: an unknown birth year or event date, an event before the birth year
+    (the canonical check ``event_before_birth_year`` reports the row) or an event year outside 1–9999.
+    The birth year is then kept as it is. All arithmetic is on small integers: no date can overflow it.
+    """
+    event_year = pc.year(event_date)  # int64
+    born = pc.cast(birth_year, pa.int64())
+    low, high = _CALENDAR_YEARS
+    years = pc.subtract(event_year, born)
+    known = pc.fill_null(pc.and_(pc.and_(pc.greater_equal(event_year, low), pc.less_equal(event_year, high)),
+                                 pc.greater_equal(years, 0)), False)
+    top_coded = pc.and_(known, pc.fill_null(pc.greater_equal(years, TOP_CODE_AGE), False))
+    age = pc.if_else(known, pc.min_element_wise(years, pa.scalar(TOP_CODE_AGE, pa.int64())),
+                     pa.scalar(None, pa.int64()))
+    shown_birth_year = pc.if_else(top_coded, pc.subtract(event_year, TOP_CODE_AGE), born)
+    return PersonAge(pc.cast(shown_birth_year, pa.int16()), pc.cast(age, pa.int16()))

@@ -19,7 +19,6 @@ import pyarrow as pa
 from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import ACCESS_T3
 
-TABLES = ("access_t3",)
 MAPPINGS = {
     "professional_group": Mapping("professional_groups", "source_value", "professional_group", by_partner=True),
 }

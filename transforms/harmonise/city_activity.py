@@ -20,7 +20,6 @@ import pyarrow as pa
 from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import ACTIVITY_COUNT
 
-TABLES = ("activity_count",)
 MAPPINGS = {
     "service_area": Mapping("activity_services", "source_value", "service_area", by_partner=True),
     "measure": Mapping("activity_measures", "source_value", "measure", by_partner=True),

@@ -12,6 +12,7 @@ from transforms.harmonise import (
     Context,
     HarmoniseReport,
     Mapping,
+    age_in_event_year,
     columns_of,
     computed,
     conform,
@@ -50,6 +51,8 @@ def to_service_event(
 
     diagnosis_source = col("diagnoosi")
     start_local = col("alkuaika")
+    event_date = pc.cast(start_local, pa.date32())
+    age = age_in_event_year(col("birth_year"), event_date)
     # Each column is an independent pass over every row: on a large delivery two threads share them.
     columns = computed({
         "event_id": lambda: col("event_id"),
@@ -65,15 +68,15 @@ def to_service_event(
         "professional_group_source": lambda: col("ammattiryhma"),
         "unit_code": lambda: col("toimipiste"),
         "event_start": lambda: local_to_utc(start_local, timezone),
-        "event_date": lambda: pc.cast(start_local, pa.date32()),
+        "event_date": lambda: event_date,
         "duration_min": lambda: col("kesto_min"),
         "status": lambda: maps.status.apply(col("tila"), report),
         "status_source": lambda: col("tila"),
         "diagnosis_code": lambda: pc.utf8_upper(pc.utf8_trim_whitespace(diagnosis_source)),
         "diagnosis_system": lambda: maps.diagnosis_system.apply(col("diagnoosi_luokitus"), report),
         "diagnosis_code_source": lambda: diagnosis_source,
-        "birth_year": lambda: col("birth_year"),
-        "age_at_event": lambda: col("age_at_event"),
+        "birth_year": lambda: age.birth_year,
+        "age_at_event": lambda: age.age_at_event,
         "sex": lambda: col("sex"),
         "home_municipality": lambda: col("kotikunta"),
         "home_postal_code": lambda: col("postinumero"),
@@ -86,7 +89,6 @@ def to_service_event(
 
 # --- the feed's harmonise interface (see transforms/harmonise/__init__.py) ---------------------------
 
-TABLES = ("service_event", "event_diagnosis")
 MAPPINGS = {
     "service_area": Mapping("service_codes", "source_value", "service_area", by_partner=True),
     "contact_mode_label": Mapping("contact_modes", "code", "label"),

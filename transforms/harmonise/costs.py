@@ -18,7 +18,6 @@ import pyarrow as pa
 from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, conform, constant
 from warehouse.schemas import COST_MONTH
 
-TABLES = ("cost_month",)
 MAPPINGS = {"service_area": Mapping("cost_service_areas", "source_value", "service_area")}
 
 

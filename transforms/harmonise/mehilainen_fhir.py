@@ -26,8 +26,9 @@ The mappings, as data in ``config/mappings/``:
   ``event_diagnosis.diagnosis_system_source``.
 
 Person facts: ``sex`` is the Patient's gender where it is male or female, else the value the pseudonymise
-step took from the identity code; ``birth_year`` and ``age_at_event`` come from the identity code, else
-from Patient.birthDate (age at the event's Helsinki date). The first Condition of an encounter is its
+step took from the identity code; ``birth_year`` comes from the identity code, else from the year of
+Patient.birthDate, and ``age_at_event`` is the age in the calendar year of the event's Helsinki date,
+top-coded at 90 (:func:`transforms.harmonise.age_in_event_year`). The first Condition of an encounter is its
 primary diagnosis in ``service_event`` and ``is_primary`` in ``event_diagnosis``.
 """
 
@@ -37,10 +38,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
+from transforms.harmonise import (
+    CodeMap,
+    Context,
+    HarmoniseReport,
+    Mapping,
+    age_in_event_year,
+    columns_of,
+    conform,
+    constant,
+)
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
 
-TABLES = ("service_event", "event_diagnosis")
 MAPPINGS = {
     "contact_mode": Mapping("fhir_encounter_classes", "code", "contact_mode"),
     "contact_mode_label": Mapping("contact_modes", "code", "label"),
@@ -73,6 +82,8 @@ def service_events(table: pa.Table, maps: dict[str, CodeMap], context: Context, 
     diagnosis_source = first_items(col("condition_codes"))
     gender = col("gender")
     birth_date = col("birth_date")
+    age = age_in_event_year(pc.coalesce(col("birth_year").cast(pa.int16()), pc.year(birth_date).cast(pa.int16())),
+                            local_date)
     columns = {
         "event_id": col("event_id"),
         "person_id": col("person_id"),
@@ -94,8 +105,8 @@ def service_events(table: pa.Table, maps: dict[str, CodeMap], context: Context, 
         "diagnosis_code": normalise_code(diagnosis_source),
         "diagnosis_system": maps["diagnosis_system"].apply(first_items(col("condition_systems")), report),
         "diagnosis_code_source": diagnosis_source,
-        "birth_year": pc.coalesce(col("birth_year").cast(pa.int16()), pc.year(birth_date).cast(pa.int16())),
-        "age_at_event": pc.coalesce(col("age_at_event").cast(pa.int16()), age_on(birth_date, local_date)),
+        "birth_year": age.birth_year,
+        "age_at_event": age.age_at_event,
         "sex": pc.if_else(pc.fill_null(pc.is_in(gender, value_set=_SEXES), False), gender,
                           col("sex").cast(pa.string())),
         "home_municipality": pa.nulls(n, pa.string()),
@@ -158,11 +169,3 @@ def duration_minutes(start: pa.Array, end: pa.Array) -> pa.Array:
     seconds = pc.if_else(pc.less(seconds, 0), pa.scalar(None, pa.int64()), seconds)
     return pc.cast(pc.divide(seconds, 60), pa.int32())
 
-
-def age_on(birth_date: pa.Array, day: pa.Array) -> pa.Array:
-    """Completed years on ``day`` (a birthday on the day counts as reached), as the pseudonymise step does."""
-
-    def ymd(d: pa.Array) -> pa.Array:
-        return pc.add(pc.add(pc.multiply(pc.year(d), 10_000), pc.multiply(pc.month(d), 100)), pc.day(d))
-
-    return pc.cast(pc.divide(pc.subtract(ymd(day), ymd(birth_date)), 10_000), pa.int16())

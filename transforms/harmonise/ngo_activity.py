@@ -34,7 +34,6 @@ MEASURES: tuple[tuple[str, str | None], ...] = (
     ("sessions", None),  # derived: each session row counts once
 )
 
-TABLES = ("activity_count",)
 MAPPINGS = {"activity_type": Mapping("ngo_activity_types", "source_value", "activity_type")}
 
 

@@ -10,8 +10,8 @@ jasennumero   person_id         keyed hash in the NGO's own domain (pseudonymise
 ryhma         unit_code         as delivered: an NGO's unit of activity is the group
 pvm           event_date        as delivered; ``event_start`` is null (the source has no time)
 –             status            ``completed``: a member is listed because they took part
-syntymavuosi  birth_year        as delivered; ``age_at_event`` stays null, since a birth year
-                                alone cannot give completed years at a date
+syntymavuosi  birth_year        as delivered, top-coded at 90 with ``age_at_event``, the age in the
+                                calendar year of ``pvm`` (:func:`~transforms.harmonise.age_in_event_year`)
 postinumero   home_postal_code  as delivered
 ============  ================  ==============================================================
 
@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from transforms.harmonise import CodeMap, Context, HarmoniseReport, conform
+from transforms.harmonise import CodeMap, Context, HarmoniseReport, age_in_event_year, conform
 from warehouse.schemas import SERVICE_EVENT
 
 SERVICE_AREA = "ngo_activity"
 STATUS = "completed"
 
-TABLES = ("service_event",)
 MAPPINGS: dict = {}
 
 
@@ -43,11 +42,12 @@ def harmonise(
     def const(value: str) -> pa.Array:
         return pa.array([value] * n, pa.string())
 
+    age = age_in_event_year(table["syntymavuosi"], table["pvm"])
     known = {
         "event_id": table["event_id"], "person_id": table["person_id"], "person_id_kind": table["person_id_kind"],
         "partner": const(context.partner), "feed": const(context.feed), "service_area": const(SERVICE_AREA),
         "unit_code": table["ryhma"], "event_date": table["pvm"], "status": const(STATUS),
-        "birth_year": table["syntymavuosi"], "home_postal_code": table["postinumero"],
+        "birth_year": age.birth_year, "age_at_event": age.age_at_event, "home_postal_code": table["postinumero"],
         "delivery_id": const(context.delivery_id),
     }
     columns = {f.name: known.get(f.name, pa.nulls(n, f.type)) for f in SERVICE_EVENT}

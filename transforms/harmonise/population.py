@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 from transforms.harmonise import CodeMap, Context, HarmoniseReport, Mapping, columns_of, conform, constant
 from warehouse.schemas import POPULATION
 
-TABLES = ("population",)
 MAPPINGS: dict[str, Mapping] = {}
 
 SEX = CodeMap("population_sex", {"mies": "male", "nainen": "female"})

@@ -2,9 +2,12 @@
 
 Identity codes become keyed pseudonyms (keyed BLAKE2b, 128 bits, base32; see ``keyed_hash``), with
 domain separation so that a HETU, a temporary code and a partner-local id can never produce the same
-pseudonym. Each *distinct* identifier is hashed once per batch. Birth date becomes birth year and age at
-the event; sex comes from the code; direct identifiers (names, address, phone, free text) are dropped
-here and go no further.
+pseudonym. Each *distinct* identifier is hashed once per batch. Codes are cleaned before anything else:
+surrounding whitespace trimmed and upper-cased, so ``" ddmmyy-zzzq "`` is the same person as
+``DDMMYY-ZZZQ``. The birth date in the code becomes its birth year only (the age at an event is derived
+later, in harmonise, from the birth year and the event's year: the birth day never leaves this module);
+sex comes from the code; direct identifiers (names, address, phone, free text) are dropped here and go
+no further.
 
 Rows whose identity code is invalid keep flowing but get a reason in ``_errors`` and no pseudonym; the
 caller quarantines them.
@@ -12,7 +15,6 @@ caller quarantines them.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +37,12 @@ class IdentitySpec:
 
     identity_code: str | None
     direct_identifiers: tuple[str, ...]
-    event_time: str | None = None  # for age at the event
+    # Not read here since the birth day no longer leaves this module (harmonise derives the age from birth
+    # year and event date); kept until the feed registry stops passing it.
+    event_time: str | None = None
     source_id: str | None = None  # the partner's record id, replaced by a keyed ``event_id``
     partner: str = ""
     partner_local_id: str | None = None  # the partner's own person id, used where there is no identity code
-    timezone: str = "Europe/Helsinki"  # ages count on the local calendar for instants (UTC) event times
 
 
 def keyed_ids(values: pa.Array | pa.ChunkedArray, domain: str, key: PseudonymKey, *,
@@ -92,15 +95,14 @@ class EventIds:
 
 def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
                  event_ids: pa.Array | pa.ChunkedArray | None = None) -> pa.Table:
-    """Replace the identity code by ``person_id``/``person_id_kind``, add ``birth_year``, ``sex`` and
-    ``age_at_event``, drop direct identifiers. Returns a new table; the input is not modified.
+    """Replace the identity code by ``person_id``/``person_id_kind``, add ``birth_year`` and ``sex``, drop
+    direct identifiers. Returns a new table; the input is not modified.
     ``event_ids``, if given, are the rows' keyed record ids already computed (:class:`EventIds`).
 
     A person without an identity code but with a partner-local id (e.g. a private provider's patient
     number, an NGO's member number) gets a pseudonym in that partner's own domain, kind ``partner_local``.
 
-    Work per row is only dictionary encoding and ``take``; validation, hashing and date arithmetic run
-    once per distinct code (and once per distinct event date).
+    Work per row is only dictionary encoding and ``take``; validation and hashing run once per distinct code.
     """
     n = table.num_rows
     dropped = [c for c in (spec.identity_code, spec.partner_local_id, *spec.direct_identifiers)
@@ -118,8 +120,7 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
         columns, problems = _from_identity_codes(table[spec.identity_code].combine_chunks(), spec.identity_code, key)
     else:
         columns = {"person_id": pa.nulls(n, pa.string()), "person_id_kind": pa.nulls(n, pa.string()),
-                   "birth_year": pa.nulls(n, pa.int16()), "sex": pa.nulls(n, pa.string()),
-                   "birth_ymd": pa.nulls(n, pa.int32())}
+                   "birth_year": pa.nulls(n, pa.int16()), "sex": pa.nulls(n, pa.string())}
     if spec.partner_local_id is not None:
         local = table[spec.partner_local_id].combine_chunks()
         use_local = pc.and_(pc.is_null(columns["person_id"]), pc.is_valid(local))
@@ -129,14 +130,8 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
         columns["person_id"] = pc.if_else(use_local, local_ids, columns["person_id"].cast(pa.string()))
         columns["person_id_kind"] = pc.if_else(use_local, pa.scalar("partner_local"),
                                                columns["person_id_kind"].cast(pa.string()))
-    birth_ymd = columns.pop("birth_ymd")
     for name, values in columns.items():
         out = out.append_column(name, values)
-    if spec.event_time is not None:
-        at = table[spec.event_time].combine_chunks()
-        if pa.types.is_timestamp(at.type) and at.type.tz is not None:
-            at = pc.local_timestamp(at.cast(pa.timestamp(at.type.unit, tz=spec.timezone)))
-        out = out.append_column("age_at_event", _age(birth_ymd, at))
     if ERRORS not in out.column_names:
         return out.append_column(ERRORS, problems)
     if problems.null_count == len(problems):  # every code valid: nothing to add (the common case)
@@ -170,7 +165,6 @@ def _from_identity_codes(codes: pa.Array, column: str, key: PseudonymKey) -> tup
         "person_id_kind": per_row_text(text(("temporary", "hetu"), fields.temporary)),
         "birth_year": per_row(fields.birth_year, pa.int16()),
         "sex": per_row_text(text(("male", "female"), fields.male)),
-        "birth_ymd": per_row(fields.birth_ymd, pa.int32()),
     }
     if valid.all():
         return columns, pa.nulls(len(codes), pa.string())
@@ -190,15 +184,3 @@ def _person_pseudonyms(codes: pa.StringArray, fields: HetuFields, key: Pseudonym
             out[i] = p
     return pa.array(out, pa.string())
 
-
-def _ymd(day: dt.date) -> int:
-    return day.year * 10_000 + day.month * 100 + day.day
-
-
-def _age(birth_ymd: pa.Array, at: pa.Array) -> pa.Array:
-    """Completed years at the event: ``(yyyymmdd(event) - yyyymmdd(birth)) // 10000``, which counts a
-    birthday on the event day as reached. Event dates are few, so they are converted once each."""
-    dates = pc.dictionary_encode(pc.cast(at, pa.date32()))
-    event_ymd = pc.take(pa.array([_ymd(d) if d else None for d in dates.dictionary.to_pylist()], pa.int32()),
-                        dates.indices)
-    return pc.cast(pc.divide(pc.subtract(event_ymd, birth_ymd), 10_000), pa.int16())
