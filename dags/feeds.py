@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import Asset, dag, get_current_context, task
 
 import contracts
 from orchestration.delivery_sensor import DeliverySensor, deadline_alert
 from orchestration.delivery_tasks import IngestDelivery
+from orchestration.timetable import DeliveryDateTimetable
 from tesoma.feed_config import FeedRun, asset_uri, load
 from tesoma.schedule import EARLIEST, cron, task_defaults
 
@@ -34,7 +35,8 @@ def feed_dag(run: FeedRun):
 
     @dag(
         dag_id=run.feed,
-        schedule=CronTriggerTimetable(cron(run.cadence, run.run_at), timezone="Europe/Helsinki"),
+        schedule=DeliveryDateTimetable(cron(run.cadence, run.run_at), timezone="Europe/Helsinki", feed=run.feed,
+                                       cadence=run.cadence),  # runs named <feed>__<delivery date>
         start_date=EARLIEST,  # the feed's dates are its contract's: see refuse_uncovered
         catchup=False,
         max_active_runs=4,
@@ -52,12 +54,13 @@ def feed_dag(run: FeedRun):
 
         @task
         def land() -> list[str]:
-            from orchestration.delivery_tasks import refuse_uncovered
+            from orchestration.delivery_tasks import operator_problems_fail_at_once, refuse_uncovered
             from tesoma import steps
 
             day = delivery_date()
             refuse_uncovered(run.feed, day)
-            return steps.pull(run.feed, day) if run.transport == "pull" else steps.land(run.feed, day)
+            with operator_problems_fail_at_once():
+                return steps.pull(run.feed, day) if run.transport == "pull" else steps.land(run.feed, day)
 
         # all_done_min_one_success: a rejected delivery (its ingest failed) does not hold back the others
         @task(outlets=outlets, trigger_rule="all_done_min_one_success")

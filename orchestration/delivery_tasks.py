@@ -19,9 +19,11 @@ Only ids, rule names and counts are logged or written, never a delivered value.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
@@ -42,6 +44,18 @@ def refuse_uncovered(feed: str, delivery_date: dt.date) -> None:
     why = not_covered(feed, delivery_date)
     if why is not None:
         raise AirflowFailException(why)
+
+
+@contextlib.contextmanager
+def operator_problems_fail_at_once() -> Iterator[None]:
+    """A missing or weak pseudonym key is the operator's to fix, not the delivery's: fail the task at once
+    with the one-line advice (a retry cannot find a key), and nothing is landed or recorded meanwhile."""
+    from transforms.pseudonymise import KeyProblem
+
+    try:
+        yield
+    except KeyProblem as exc:
+        raise AirflowFailException(f"pseudonym key: {exc}") from None
 
 
 # --- links ------------------------------------------------------------------------------------------------
@@ -148,7 +162,8 @@ class IngestDelivery(BaseOperator):
     def execute(self, context: Any) -> dict:
         from tesoma import steps
 
-        result = steps.ingest(self.delivery_id, final_attempt=is_final_attempt(context["ti"]))
+        with operator_problems_fail_at_once():
+            result = steps.ingest(self.delivery_id, final_attempt=is_final_attempt(context["ti"]))
         rows = accounting([self.delivery_id])
         if result.get("state") == "rejected":
             message = result.get("message") or _message_of(rows[0]["reason"], result["reason"])

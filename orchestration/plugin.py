@@ -26,6 +26,7 @@ from pathlib import Path
 from airflow.plugins_manager import AirflowPlugin
 
 from orchestration.delivery_tasks import URL_PREFIX
+from orchestration.timetable import DeliveryDateTimetable
 
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -97,4 +98,5 @@ def create_app():
 
 class TesomaPlugin(AirflowPlugin):
     name = "tesoma"
+    timetables = [DeliveryDateTimetable]  # runs named by feed and delivery date (orchestration/timetable.py)
     fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Tesoma delivery pages"}]

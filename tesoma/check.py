@@ -10,7 +10,6 @@ that cannot be read…) is one line ``<path>: file: <rule> — <what to do>``, a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pyarrow.compute as pc
 
 import connectors
 import contracts
-from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport, shown_name
+from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, NotADelivery, ReadReport, shown_name
 from expectations.arrow_rules import row_failures
 from tesoma.quarantine import ADVICE, rule_of
 from transforms import reasons
@@ -46,10 +45,11 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int | N
     contract = contracts.load(feed)
     connector = connectors.for_feed(feed)
     problems: list[Problem] = []
-    pattern = contract.file_format.file_name_pattern
-    if pattern and not re.match(pattern, path.name):
-        advice = f"name the delivery as agreed (pattern {pattern}): the feed's name and the date it covers"
-        problems.append(Problem(None, None, "file_name", advice))
+    # The name is judged as landing judges it: the agreed pattern, a real date, ASCII digits, a sequence
+    # within range, no control characters (a name that is not a delivery would never be processed).
+    verdict = connector.examine(path)
+    if isinstance(verdict, NotADelivery) and verdict.rule not in ("file_not_folder", "not_a_regular_file"):
+        problems.append(Problem(None, None, "file_name", f"not a delivery name: {verdict.reason}"))
     report = ReadReport()
     try:
         batches = list(connector.read(path, report))

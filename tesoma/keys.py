@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -37,6 +38,10 @@ _MAX_FILE_BYTES = 2 << 20  # source, docs and fixtures are far smaller; bigger f
 
 def _from_airflow() -> str | None:
     """The key from Airflow's secrets, when running inside an Airflow task; None otherwise."""
+    # Inside a task Airflow is imported already. Importing it here otherwise would fix Airflow's settings
+    # (its metadata database among them) before a command such as `tesoma demo` has configured them.
+    if "airflow.sdk" not in sys.modules:
+        return None
     try:
         from airflow.sdk import BaseHook, Variable, get_current_context
     except ImportError:

@@ -106,3 +106,30 @@ def test_arrow_rules_agree_with_great_expectations(data_root):
         assert row_failures(table, contract) == {k: sorted(v, key=v.index) for k, v in gx.items()}, path.name
         # and the pipeline's split run (row rules on rows, value rules on distinct values) agrees too
         assert validate_contract(table, contract).row_failures == gx, path.name
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("city_visits_20261399.csv", "not a real date"),
+    ("city_visits_20261001_99999.csv", "correction number"),
+    ("city_visits_２０２６１００１.csv", "ASCII"),
+    ("visits-2026-10-01.csv", "agreed pattern"),
+])
+def test_the_pre_flight_check_judges_the_name_as_landing_does(tmp_path, name, why):
+    """A name landing would list as "not a delivery" is a problem before sending, with the same reason."""
+    from tesoma.check import check_file
+
+    good = GOLDEN / "clean_cp1252" / "delivery.csv"
+    path = tmp_path / name
+    path.write_bytes(good.read_bytes())
+    problems, _, rows = check_file("city_visits", path)
+    naming = [p for p in problems if p.rule == "file_name"]
+    assert rows and len(naming) == 1 and why in naming[0].advice
+
+
+def test_an_agreed_name_passes_the_name_check(tmp_path):
+    from tesoma.check import check_file
+
+    path = tmp_path / "city_visits_20261001_2.csv"
+    path.write_bytes((GOLDEN / "clean_cp1252" / "delivery.csv").read_bytes())
+    problems, _, _ = check_file("city_visits", path)
+    assert not [p for p in problems if p.rule == "file_name"]

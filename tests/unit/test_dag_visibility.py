@@ -35,3 +35,15 @@ def test_row_accounting_reads_as_a_table_and_a_rejection_as_one_line():
                                            "henkilotunnus: not_an_identity_code ×2 |")
     assert rejection_line("d1", "encoding", "The file is UTF-16 encoded.") == \
         "REJECTED d1: encoding: The file is UTF-16 encoded."
+
+
+def test_a_key_problem_fails_the_task_at_once_with_its_advice():
+    """Retrying cannot find a pseudonym key: the task fails without retries, the advice in one line."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from orchestration.delivery_tasks import operator_problems_fail_at_once
+    from transforms.pseudonymise import KeyProblem
+
+    refused = pytest.raises(AirflowFailException, match="^pseudonym key: No pseudonym key. Set TESOMA_PSEUDONYM_KEY")
+    with refused, operator_problems_fail_at_once():
+        raise KeyProblem("No pseudonym key. Set TESOMA_PSEUDONYM_KEY (32+ bytes) …")
