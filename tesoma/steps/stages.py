@@ -301,7 +301,7 @@ def record(work: DeliveryWork, accounted: Accounted, checked: ContractChecked, s
     work.ledger.replace_quality_results(
         work.delivery_id,
         quality_rows(problems.by_reason, accounted.report.warnings, harmonised.report.unmapped) + canonical.results
-        + delivery_warnings(counts, checked.candidates.select(work.feed.contract.column_names)))
+        + delivery_warnings(counts, checked.candidates.select(free_text_columns(work.feed.contract))))
     contract_suite = f"{work.feed.contract.feed}.contract"
     # GX's own Data Docs are built from these when the catalog is refreshed.
     data_docs.record(work.settings, work.delivery_id,
@@ -363,6 +363,14 @@ def delivery_warnings(counts: Counts, delivered: pa.Table) -> list[dict]:
         rows.append({"stage": "contract", "rule": "formula_like_text", "column_name": column, "failed_rows": count,
                      "severity": "warning"})
     return rows
+
+
+def free_text_columns(contract) -> list[str]:
+    """The contract's text columns that reach the warehouse as delivered: no agreed codes or pattern (a
+    formula would break those rules anyway), not dropped (direct identifiers) nor pseudonymised."""
+    return [c.name for c in contract.columns
+            if c.logical_type == "string" and not c.allowed and not c.pattern
+            and c.classification not in ("identity_code", "partner_local_id", "direct_identifier")]
 
 
 def unstage(staged: dict[str, Path]) -> None:
