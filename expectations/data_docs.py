@@ -22,6 +22,7 @@ text, readable without them; only the interactive extras (sorting, filtering, ch
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import re
 import shutil
@@ -153,6 +154,15 @@ def build(settings: Settings, force: bool = False) -> Path:
     the last build, nothing is done (GX is not even imported) unless ``force``.
     """
     site = site_dir(settings)
+    site.mkdir(parents=True, exist_ok=True)
+    # Two builds may meet (the catalog DAG after a publish, a feed run's report after a rejection): one at a
+    # time, the second then finds the site up to date.
+    with (site / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(settings, site, force)
+
+
+def _build(settings: Settings, site: Path, force: bool) -> Path:
     files = list(_recorded_files(validations_dir(settings)))
     state = _digest(files)
     state_file = site / BUILD_STATE

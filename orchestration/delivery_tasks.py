@@ -191,6 +191,16 @@ def publishable(delivery_ids: list[str]) -> list[str]:
     return [d for d in delivery_ids if ledger.get(d).state != "landed"]
 
 
+def _build_data_docs() -> None:
+    from expectations import data_docs
+    from tesoma.config import settings
+
+    try:
+        data_docs.build(settings())
+    except Exception:  # the report must still say what happened; the catalog DAG builds the pages later
+        log.exception("Data Docs could not be built now; the catalog DAG builds them on its next run")
+
+
 def report_run(feed: str, delivery_date: dt.date, context: Any) -> list[dict]:
     """The run's last task: the accounting of its deliveries in the log and the run's note; fails when
     any task of the run failed, is skipped when nothing was delivered (a skipped wait)."""
@@ -218,6 +228,8 @@ def report_run(feed: str, delivery_date: dt.date, context: Any) -> list[dict]:
         (log.error if line.startswith(("REJECTED", "NOT")) else log.warning)("%s", line)
     if rows:
         log.info("row accounting:\n%s", table(rows))
+    if rejected:
+        _build_data_docs()  # nothing published means no catalog run: the rejection's results get their pages here
     if rows or failed:
         set_note(ti.dag_id, ti.run_id, note)
     if failed:

@@ -71,6 +71,10 @@ def write_rows_csv(rows: pa.Table, path: Path) -> None:
         pa_csv.write_csv(neutralise_table(flat), f, pa_csv.WriteOptions(delimiter=";"))
 
 
+ROWS_ACCEPTED = "The other rows were accepted."
+"""The row report's last word, true unless the delivery is then rejected whole."""
+
+
 def write_rows(directory: Path, rows: pa.Table, problems: RowProblems, *, delivery_id: str, source_name: str,
                unreadable: list[tuple[int, str]]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,7 +82,7 @@ def write_rows(directory: Path, rows: pa.Table, problems: RowProblems, *, delive
         write_parquet(rows, directory / "rows.parquet")
         write_rows_csv(rows, directory / "rows.csv")
     lines = [f"# Delivery {delivery_id}: rows not accepted", "",
-             f"File `{source_name}`: {sum(problems.by_reason.values())} row problem(s). The other rows were accepted.",
+             f"File `{source_name}`: {sum(problems.by_reason.values())} row problem(s). " + ROWS_ACCEPTED,
              "", "| column | rule | rows | what to do | first row numbers |", "|---|---|---|---|---|"]
     for reason, count in problems.by_reason.most_common():
         column, rule = rule_of(reason)
@@ -126,6 +130,8 @@ def write_rejection_note(directory: Path, *, rule: str, message: str) -> None:
     """Mark a row-level quarantine as a whole-delivery rejection (report.md gets the verdict on top)."""
     report_md = directory / "report.md"
     body = report_md.read_text(encoding="utf-8") if report_md.exists() else ""
+    # The row report was written before the verdict: under a rejection no row of the file was accepted.
+    body = body.replace(ROWS_ACCEPTED, "None of the file was used (see above).")
     report_md.write_text(f"# REJECTED ({rule})\n\n{message}\n\n{body}", encoding="utf-8")
     report_json = directory / "report.json"
     data = json.loads(report_json.read_text(encoding="utf-8")) if report_json.exists() else {}

@@ -88,6 +88,7 @@ def test_too_many_bad_rows_reject_the_whole_delivery(data_root):
     assert delivery.reason.startswith("quality_threshold: 3 of 10 rows (30%)")
     report = (data_root / "quarantine" / "city" / delivery.delivery_id / "report.md").read_text()
     assert report.startswith("# REJECTED (quality_threshold)") and "palvelu | allowed_values | 3" in report
+    assert "other rows were accepted" not in report  # none were: the whole file was rejected
     assert not list((data_root / "warehouse").rglob("*.parquet"))
 
 
