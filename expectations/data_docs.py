@@ -254,6 +254,10 @@ th { background: #f2f2f2; }
 nav, .navbar, .sticky { display: block; margin: .5em 0; }
 .d-none, .modal, .tooltip { display: none; }
 code, pre { background: #f6f6f6; padding: 0 .2em; }
+i.fas, i.fa { font-style: normal; font-weight: bold; }
+.fa-check-circle::before, .fa-check::before { content: "✔ ok"; }
+.fa-times::before, .fa-times-circle::before { content: "✘ failed"; }
+.fa-exclamation-triangle::before { content: "⚠ warning"; }
 </style>"""
 
 
