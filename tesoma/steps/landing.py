@@ -15,7 +15,7 @@ from pathlib import Path
 import connectors
 from connectors.base import DeliveryRejected, LandedFile, shown_name
 from tesoma import landing_report, quarantine
-from tesoma.config import Settings
+from tesoma.config import Settings, settings
 from tesoma.feeds import pipeline
 from tesoma.keys import load_key
 from tesoma.steps.context import context as _context
@@ -182,8 +182,9 @@ def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[s
       without an archive (its ``raw_path`` names where the archive would be; nothing is there), and is not
       returned: there is nothing to ingest.
     """
+    s = s or settings()
+    require_key(feed, s)  # first: not even the ledger is opened (or created) without a usable key
     s, layout, ledger = _context(s)
-    require_key(feed, s)
     connector = connectors.for_feed(feed)
     survey = connector.survey(layout.landing, delivery_date)
     landing_report.record(feed, connector.contract.partners, survey.not_deliveries, layout, ledger)
@@ -271,8 +272,9 @@ def pull(feed: str, delivery_date: dt.date, s: Settings | None = None, source_ur
 
     if feed != "city_visits":
         raise KeyError(f"{feed} is not pulled from a database; only city_visits is")
+    s = s or settings()
+    require_key(feed, s)  # first: not even the ledger is opened (or created) without a usable key
     s, layout, ledger = _context(s)
-    require_key(feed, s)
     url = source_url or s.city_reporting_url
     until = dt.datetime.combine(delivery_date + dt.timedelta(days=1), dt.time(0))
     since = ledger.watermark(feed, REPORTING_SOURCE)
