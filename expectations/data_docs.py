@@ -29,14 +29,18 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-from tesoma.config import Settings
+from typing import Any, Protocol
 
 SITE_NAME = "tesoma"
 DATASOURCE = "tesoma"
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # delivery ids and suite names, as file names
 
+
+
+class Settings(Protocol):
+    """What this module needs of the pipeline's settings (``tesoma.config.Settings`` has it): the data root."""
+
+    data_root: Path
 
 def validations_dir(settings: Settings) -> Path:
     return settings.data_root / "quality" / "validations"

@@ -47,9 +47,9 @@ def utcnow() -> dt.datetime:
 
 def landed(feed: str, delivery_date: dt.date, landing: Path) -> list[LandedFile]:
     """The feed's complete deliveries for the date under ``landing`` (what ``steps.land`` would archive)."""
-    import connectors
+    from tesoma.feeds import connector_for
 
-    return connectors.for_feed(feed).discover_all(Path(landing), delivery_date)
+    return connector_for(feed).discover_all(Path(landing), delivery_date)
 
 
 def expected_partners(feed: str) -> tuple[str, ...]:

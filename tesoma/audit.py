@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-import connectors
 import contracts
 from connectors.base import DeliveryRejected, ReadReport
 from tesoma.config import PROJECT_DIR, Settings
+from tesoma.feeds import connector_for
 from transforms.pseudonymise.detect import names_from, scan
 from warehouse.layout import Layout
 from warehouse.ledger import Ledger
@@ -79,7 +79,7 @@ def delivered_names(settings: Settings) -> set[str]:
         if not columns:
             continue
         try:
-            for batch in connectors.for_feed(delivery.feed).read(layout.root / delivery.raw_path, ReadReport()):
+            for batch in connector_for(delivery.feed).read(layout.root / delivery.raw_path, ReadReport()):
                 for column in columns:
                     names |= names_from(batch.column(column).to_pylist())
         except (DeliveryRejected, FileNotFoundError):

@@ -66,12 +66,13 @@ def pseudonymise(rows: int = 2_000_000, distinct: int = 20_000, repeats: int = 5
 _READ_AND_MEASURE = """
 import resource, sys, time
 from pathlib import Path
+from tesoma.feeds import connector_for
 import connectors
 from connectors.base import ReadReport
 started = time.perf_counter()
 rows = 0
 report = ReadReport()
-for batch in connectors.for_feed(sys.argv[1]).read(Path(sys.argv[2]), report):
+for batch in connector_for(sys.argv[1]).read(Path(sys.argv[2]), report):
     rows += batch.num_rows
 print(rows, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

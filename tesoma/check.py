@@ -16,10 +16,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import connectors
 import contracts
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, NotADelivery, ReadReport, shown_name
 from expectations.arrow_rules import row_failures
+from tesoma.feed_config import load as feed_registry
+from tesoma.feeds import connector_for
 from tesoma.quarantine import ADVICE, rule_of
 from transforms import reasons
 from transforms.duplicates import exact_duplicates
@@ -43,7 +44,7 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int | N
     """(problems, warnings, rows read) for one delivery file or folder; rows read is None when the
     delivery would be rejected whole."""
     contract = contracts.load(feed)
-    connector = connectors.for_feed(feed)
+    connector = connector_for(feed)
     problems: list[Problem] = []
     # The name is judged as landing judges it: the agreed pattern, a real date, ASCII digits, a sequence
     # within range, no control characters (a name that is not a delivery would never be processed).
@@ -96,8 +97,8 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int | N
 
 def run(feed: str, paths: list[Path], echo=print) -> int:
     """Check each file, print the verdict; exit code 0 when every file would be accepted whole."""
-    if feed not in connectors.registry():
-        echo(f"unknown feed {feed!r}; known: {', '.join(sorted(connectors.registry()))}")
+    if feed not in feed_registry():
+        echo(f"unknown feed {feed!r}; known: {', '.join(sorted(feed_registry()))}")
         return 2
     worst = 0
     for path in paths:

@@ -5,7 +5,7 @@ writes (its contract is ``contracts/<feed>.yaml``) — and how and when it runs 
 deadline). :func:`load` reads the file with nothing but ``yaml``: the DAG files ask it for schedules and
 tables at every parse, so it imports no connector, harmonise module, ``contracts``, pyarrow or Airflow.
 :func:`resolve` imports what an entry names, when a step needs it (``tesoma.feeds.pipeline``,
-``connectors.for_feed``).
+``tesoma.feeds.connector_for``).
 
 ``TESOMA_FEEDS_CONFIG`` points at another registry (the Docker image's copy, a test's temporary one).
 

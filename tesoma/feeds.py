@@ -88,8 +88,8 @@ def connector_class(feed: str) -> type[FileConnector]:
     return cls
 
 
-def connector(feed: str) -> FileConnector:
-    """The connector of a feed, e.g. ``connector("city_visits")``."""
+def connector_for(feed: str) -> FileConnector:
+    """The connector of a feed, e.g. ``connector_for("city_visits")``."""
     return connector_class(feed)()
 
 

@@ -12,11 +12,10 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import connectors
 from connectors.base import DeliveryRejected, LandedFile, shown_name
 from tesoma import landing_report, quarantine
 from tesoma.config import Settings, settings
-from tesoma.feeds import pipeline
+from tesoma.feeds import connector_for, pipeline
 from tesoma.keys import load_key
 from tesoma.steps.context import context as _context
 from warehouse.layout import Layout
@@ -185,7 +184,7 @@ def land(feed: str, delivery_date: dt.date, s: Settings | None = None) -> list[s
     s = s or settings()
     require_key(feed, s)  # first: not even the ledger is opened (or created) without a usable key
     s, layout, ledger = _context(s)
-    connector = connectors.for_feed(feed)
+    connector = connector_for(feed)
     survey = connector.survey(layout.landing, delivery_date)
     landing_report.record(feed, connector.contract.partners, survey.not_deliveries, layout, ledger)
     ids = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import connectors
 from tesoma.config import Settings
+from tesoma.feeds import connector_for
 from tesoma.steps import landing
 from tesoma.steps.context import context as _context
 from tesoma.steps.ingestion import ingest
@@ -28,7 +28,7 @@ def process_date(feed: str, delivery_date: dt.date, s: Settings | None = None, p
 def process_all(feed: str, s: Settings | None = None) -> list[dict]:
     """Process every date that has a delivery in landing for ``feed`` (the demo's catch-up, no Airflow)."""
     s, layout, _ = _context(s)
-    dates = sorted({f.delivery_date for f in connectors.for_feed(feed).discover_all(layout.landing)})
+    dates = sorted({f.delivery_date for f in connector_for(feed).discover_all(layout.landing)})
     results = []
     for day in dates:
         results += process_date(feed, day, s)

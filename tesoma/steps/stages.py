@@ -20,14 +20,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import connectors
 import transforms.pseudonymise as pseudonymisation
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
 from expectations import data_docs
 from expectations.runner import Validation, validate_contract
 from tesoma import quarantine
 from tesoma.config import Settings
-from tesoma.feeds import FeedPipeline, pipeline
+from tesoma.feeds import FeedPipeline, connector_for, pipeline
 from tesoma.steps.canonical_checks import check_canonical
 from transforms import reasons
 from transforms.duplicates import exact_duplicates
@@ -195,7 +194,7 @@ def read(work: DeliveryWork) -> Read:
     event_ids = EventIds(spec, work.key) if spec is not None and spec.source_id is not None else None
     batches = []
     try:
-        for batch in connectors.for_feed(work.delivery.feed).read(work.layout.root / work.delivery.raw_path, report):
+        for batch in connector_for(work.delivery.feed).read(work.layout.root / work.delivery.raw_path, report):
             batches.append(batch)
             if event_ids is not None:
                 event_ids.add(batch.column(spec.source_id))

@@ -13,12 +13,12 @@ import pyarrow as pa
 import pytest
 
 import contracts
-from connectors import for_feed
 from connectors.base import ReadReport
 from expectations.arrow_rules import row_failures
 from expectations.contract_suite import suite_for
 from expectations.runner import validate, validate_contract
 from synthetic import generate
+from tesoma.feeds import connector_for
 
 DAY = dt.date(2026, 10, 1)
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "city_visits"
@@ -98,7 +98,7 @@ def test_arrow_rules_agree_with_great_expectations(data_root):
     contract = contracts.load("city_visits")
     for path in sorted((data_root / "landing" / "city" / "city_visits").glob("*.csv")):
         try:
-            table = pa.Table.from_batches(list(for_feed("city_visits").read(path, ReadReport())))
+            table = pa.Table.from_batches(list(connector_for("city_visits").read(path, ReadReport())))
         except Exception:  # a rejected file has no rows to compare
             continue
         table = table.select(contract.column_names)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-import connectors
 from connectors.base import DeliveryRejected, ReadReport
+from tesoma.feeds import connector_for
 
 ROOT = Path(__file__).resolve().parent
 
@@ -54,7 +54,7 @@ def actual(feed: str, case: Path) -> dict:
     """What the connector makes of the case's delivery, in the form stored in expected.json."""
     report = ReadReport()
     try:
-        batches = list(connectors.for_feed(feed).read(delivery_of(case), report, batch_rows=1000))
+        batches = list(connector_for(feed).read(delivery_of(case), report, batch_rows=1000))
     except DeliveryRejected as exc:
         return {"rejected": {"rule": exc.rule, "message": str(exc)}}
     table = pa.Table.from_batches(batches) if batches else None

@@ -18,10 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 import pytest
 
-import connectors
 from orchestration.stack import AirflowStack, temporary_database
 from tesoma.feed_config import load as feed_runs
-from tesoma.feeds import pipeline
+from tesoma.feeds import connector_for, pipeline
 from tesoma.schedule import run_time_for
 from tests.conftest import TEST_KEY, require_service
 from warehouse.layout import Layout
@@ -103,7 +102,7 @@ def test_all_feeds_backfilled_in_parallel_on_postgres(databases, tmp_path):
     # Every backfilled date must have a delivery: a drop feed's first task waits (deferred, for hours)
     # for a delivery that is missing, which would stall this test rather than fail it.
     missing = [(f, d) for f, run in runs.items() for d in delivery_dates(run.cadence)
-               if not connectors.for_feed(f).discover_all(Layout(root).landing, d)]
+               if not connector_for(f).discover_all(Layout(root).landing, d)]
     assert not missing, f"the generated data has no delivery for {missing}: choose other dates"
     stack = AirflowStack(airflow_db, root, home=tmp_path / "airflow", ledger_url=ledger_db, pseudonym_key=TEST_KEY,
                          preload=PRELOAD)

@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
-import connectors
 import contracts
 from connectors.base import ReadReport
 from synthetic import generate
 from tesoma import steps
+from tesoma.feeds import connector_for
 from tesoma.mappings import load_maps
 from transforms.harmonise import Context, costs
 from warehouse.schemas import COST_MONTH
@@ -31,7 +31,7 @@ COLUMNS = ["kuukausi", "palvelualue", "kustannus_eur"]
 
 def read(path: Path) -> tuple[pa.Table, ReadReport]:
     report = ReadReport()
-    return pa.Table.from_batches(list(connectors.for_feed("costs").read(path, report))), report
+    return pa.Table.from_batches(list(connector_for("costs").read(path, report))), report
 
 
 def test_costs_become_cost_month_rows():

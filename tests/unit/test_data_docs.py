@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 
 import contracts
-from connectors import for_feed
 from connectors.base import ReadReport
 from expectations import checkpoint, data_docs
 from expectations.contract_suite import suite_for
@@ -18,6 +17,7 @@ from expectations.runner import RuleResult, Validation, validate
 from tesoma import audit
 from tesoma.cli import main
 from tesoma.config import settings
+from tesoma.feeds import connector_for
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "city_visits" / "clean_cp1252" / "delivery.csv"
 FAKE_CODE = "131052-308T"
@@ -115,7 +115,7 @@ def test_data_docs_of_a_delivery_with_invalid_identity_codes_hold_none(data_root
     audit (which now scans them) finds nothing."""
     s = settings()
     contract = contracts.load("city_visits")
-    table = pa.Table.from_batches(list(for_feed("city_visits").read(GOLDEN, ReadReport()))).select(
+    table = pa.Table.from_batches(list(connector_for("city_visits").read(GOLDEN, ReadReport()))).select(
         contract.column_names)
     broken = [f"hetu {FAKE_CODE}", f"{FAKE_CODE} "]  # detectable as identity codes, but not the format
     table = table.set_column(table.column_names.index("henkilotunnus"), "henkilotunnus", pa.array(broken))

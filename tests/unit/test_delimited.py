@@ -14,10 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-import connectors
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
+from tesoma.feeds import connector_for
 
-CONNECTOR = connectors.for_feed("city_visits")
+CONNECTOR = connector_for("city_visits")
 COLUMNS = CONNECTOR.contract.column_names
 
 DEFAULTS = {
@@ -332,7 +332,7 @@ def test_discover_by_the_contract_file_name_pattern(tmp_path):
 
 def test_unknown_feed_has_no_connector():
     with pytest.raises(KeyError, match="city_visits"):
-        connectors.for_feed("no_such_feed")
+        connector_for("no_such_feed")
 
 
 @pytest.mark.parametrize(("content", "valid"), [

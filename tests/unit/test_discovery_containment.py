@@ -14,6 +14,7 @@ import pytest
 import connectors
 from orchestration.delivery_sensor import landed as sensor_landed
 from tesoma import landing_report
+from tesoma.feeds import connector_for
 from tesoma.steps import landing
 from warehouse.layout import Layout
 from warehouse.ledger import Ledger
@@ -58,7 +59,7 @@ def test_discovery_reports_a_name_that_is_not_a_delivery_and_still_finds_the_del
     drop(city_folder(tmp_path), GOOD)
     drop(city_folder(tmp_path), name)
 
-    survey = connectors.for_feed("city_visits").survey(tmp_path / "landing", DAY)
+    survey = connector_for("city_visits").survey(tmp_path / "landing", DAY)
 
     assert [d.path.name for d in survey.deliveries] == [GOOD]
     (finding,) = survey.not_deliveries
@@ -71,7 +72,7 @@ def test_discovery_reports_a_name_that_is_not_a_delivery_and_still_finds_the_del
 def test_one_candidate_can_be_examined_alone(tmp_path):
     drop(city_folder(tmp_path), "city_visits_20261399.csv")
     drop(city_folder(tmp_path), GOOD)
-    connector = connectors.for_feed("city_visits")
+    connector = connector_for("city_visits")
 
     bad = connector.examine(city_folder(tmp_path) / "city_visits_20261399.csv", "city")
     good = connector.examine(city_folder(tmp_path) / GOOD, "city")
@@ -82,7 +83,7 @@ def test_one_candidate_can_be_examined_alone(tmp_path):
 def test_shown_names_escape_what_could_not_be_shown(tmp_path):
     drop(city_folder(tmp_path), b"city_visits_\x1b[31m\xff.csv")
 
-    (finding,) = connectors.for_feed("city_visits").survey(tmp_path / "landing").not_deliveries
+    (finding,) = connector_for("city_visits").survey(tmp_path / "landing").not_deliveries
 
     assert finding.name == "city_visits_\\x1b[31m\\xff.csv"
 
@@ -94,7 +95,7 @@ def test_what_is_still_arriving_or_hidden_is_not_reported(tmp_path):
     drop(export, "Encounter.000.ndjson", b"{}\n")  # its manifest.json has not arrived yet
 
     for feed in ("city_visits", "mehilainen_fhir"):
-        survey = connectors.for_feed(feed).survey(tmp_path / "landing")
+        survey = connector_for(feed).survey(tmp_path / "landing")
         assert (survey.deliveries, survey.not_deliveries) == ([], [])
 
 
@@ -104,7 +105,7 @@ def test_a_file_another_feed_agrees_on_is_not_reported_in_a_shared_folder(tmp_pa
     drop(folder, "ngo_activity_20261001_osallistujat.csv")
 
     for feed in ("ngo_activity", "ngo_attendance"):
-        assert connectors.for_feed(feed).survey(tmp_path / "landing").not_deliveries == []
+        assert connector_for(feed).survey(tmp_path / "landing").not_deliveries == []
 
 
 def test_a_link_in_landing_is_not_followed(tmp_path):
@@ -113,7 +114,7 @@ def test_a_link_in_landing_is_not_followed(tmp_path):
     city_folder(tmp_path).mkdir(parents=True)
     (city_folder(tmp_path) / GOOD).symlink_to(secret)
 
-    survey = connectors.for_feed("city_visits").survey(tmp_path / "landing", DAY)
+    survey = connector_for("city_visits").survey(tmp_path / "landing", DAY)
 
     assert survey.deliveries == []
     assert [(f.rule, f.name) for f in survey.not_deliveries] == [("link", GOOD)]

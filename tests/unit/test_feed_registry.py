@@ -18,6 +18,7 @@ import contracts
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, FileConnector, ReadReport
 from tesoma import feed_config, feeds
 from tesoma.config import settings
+from tesoma.feeds import connector_for
 from tesoma.keys import load_key
 from tests.golden import cases, delivery_of
 from transforms.pseudonymise import pseudonymise
@@ -47,7 +48,7 @@ def registry(tmp_path, monkeypatch):
 def test_every_carried_feed_is_declared_with_connector_harmonise_tables_and_contract():
     assert FEEDS == sorted(contracts.available()) == feeds.carried()
     for feed in FEEDS:
-        assert connectors.for_feed(feed).feed == feed
+        assert connector_for(feed).feed == feed
         pipeline = feeds.pipeline(feed)
         assert pipeline.contract.feed == feed
         assert pipeline.tables and set(pipeline.tables) <= set(CANONICAL), f"{feed}: tables must be canonical tables"
@@ -78,7 +79,7 @@ def _accepted_rows(feed: str) -> pa.Table:
     tables = []
     for _, case in cases(feed):
         try:
-            batches = list(connectors.for_feed(feed).read(delivery_of(case), ReadReport()))
+            batches = list(connector_for(feed).read(delivery_of(case), ReadReport()))
         except DeliveryRejected:
             continue
         if batches:
@@ -119,7 +120,7 @@ def test_reading_the_registry_imports_no_pyarrow_no_connector_and_no_harmonise_m
 
 
 def test_an_unknown_feed_is_a_key_error_naming_the_known_ones():
-    for ask in (feed_config.entry, feeds.pipeline, connectors.for_feed):
+    for ask in (feed_config.entry, feeds.pipeline, connector_for):
         with pytest.raises(KeyError, match=r"no feed 'nope'; known: city_access, city_activity, city_visits"):
             ask("nope")
 
@@ -127,16 +128,16 @@ def test_an_unknown_feed_is_a_key_error_naming_the_known_ones():
 def test_an_entry_naming_a_missing_connector_says_which(registry):
     registry(connector="connectors.shop:ShopCsv", harmonise="transforms.harmonise.costs:harmonise", tables="[x]")
     with pytest.raises(LookupError, match=r"feed shop: connector connectors.shop:ShopCsv cannot be imported"):
-        connectors.for_feed("shop")
+        connector_for("shop")
     registry(connector="connectors.city:ShopCsv")
     with pytest.raises(LookupError, match=r"connector connectors.city:ShopCsv: module connectors.city has no ShopCsv"):
-        connectors.for_feed("shop")
+        connector_for("shop")
     registry(connector="connectors.city:CityVisitsCsv")
     with pytest.raises(ValueError, match=r"connector connectors.city:CityVisitsCsv is the connector of feed 'city_v"):
-        connectors.for_feed("shop")
+        connector_for("shop")
     registry(harmonise="transforms.harmonise.costs:harmonise")
     with pytest.raises(LookupError, match=r"feed shop names no connector \(connector: connectors.<module>:<Class>\)"):
-        connectors.for_feed("shop")
+        connector_for("shop")
 
 
 def test_an_entry_naming_a_missing_contract_harmonise_function_or_tables_says_which(registry, monkeypatch, tmp_path):

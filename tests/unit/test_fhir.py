@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 
 import contracts
-from connectors import for_feed
 from connectors.base import DeliveryRejected, ReadReport
 from connectors.fhir import MANIFEST, read_export, reference_id
 from synthetic import fhir as generator
 from tesoma.config import PROJECT_DIR
+from tesoma.feeds import connector_for
 from tesoma.mappings import load_maps
 from transforms.harmonise import Context
 from transforms.harmonise import mehilainen_fhir as harmonise_module
@@ -93,7 +93,7 @@ def write_export(folder: Path, files: dict[str, list], *, manifest: bool = True,
 
 def read(folder: Path, batch_rows: int = 1000) -> tuple[pa.Table, ReadReport]:
     report = ReadReport()
-    batches = list(for_feed("mehilainen_fhir").read(folder, report, batch_rows=batch_rows))
+    batches = list(connector_for("mehilainen_fhir").read(folder, report, batch_rows=batch_rows))
     schema = batches[0].schema if batches else None
     return (pa.Table.from_batches(batches, schema=schema) if batches else None), report
 
@@ -229,7 +229,7 @@ def test_several_files_per_type_and_batches(tmp_path):
         "Condition.000.ndjson": [condition("c1", "Encounter/f1")],
     })
     report = ReadReport()
-    batches = list(for_feed("mehilainen_fhir").read(folder, report, batch_rows=2))
+    batches = list(connector_for("mehilainen_fhir").read(folder, report, batch_rows=2))
     assert [b.num_rows for b in batches] == [2, 2, 1]
     table = pa.Table.from_batches(batches)
     assert table["_row"].to_pylist() == [1, 2, 3, 4, 5]  # counted across the files, in manifest order
@@ -359,7 +359,7 @@ def test_discovery_waits_for_the_manifest(tmp_path):
     minimal(landing / "20261001_2")
     minimal(landing / "20261002", manifest=False)  # still being written
     minimal(landing / "2026-10-03")  # not named as agreed
-    found = for_feed("mehilainen_fhir").discover_all(tmp_path / "landing")
+    found = connector_for("mehilainen_fhir").discover_all(tmp_path / "landing")
     assert [(f.path.name, f.delivery_date, f.sequence, f.partner) for f in found] == [
         ("20261001", dt.date(2026, 10, 1), 1, "mehilainen"), ("20261001_2", dt.date(2026, 10, 1), 2, "mehilainen")]
 

@@ -39,3 +39,18 @@ def test_ingest_reads_as_its_list_of_stages():
 
     for name in ("read", "account", "check_contract", "pseudonymise", "harmonise", "stage", "record", "judge"):
         assert callable(getattr(stages, name)), name
+
+
+def test_the_lower_packages_never_import_the_front_package():
+    """connectors, transforms, expectations and warehouse run without tesoma (ARCHITECTURE.md, section 4):
+    the front package asks them, never the other way round."""
+    root = STEPS.parents[1]
+    offenders = []
+    for package in ("connectors", "transforms", "expectations", "warehouse", "contracts"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                offenders += [f"{path.relative_to(root)}: {n}" for n in names
+                              if n.split(".")[0] in ("tesoma", "orchestration", "synthetic", "dags")]
+    assert not offenders, offenders

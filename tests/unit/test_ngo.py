@@ -17,13 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
-import connectors
 import contracts
 from connectors.base import DeliveryRejected, ReadReport
 from connectors.spreadsheet import cell_text
 from expectations.contract_suite import rules
 from synthetic import generate
 from tesoma import steps
+from tesoma.feeds import connector_for
 from tesoma.mappings import load_maps
 from transforms.harmonise import Context, ngo_activity, ngo_attendance
 from warehouse.schemas import ACTIVITY_COUNT, SERVICE_EVENT
@@ -55,7 +55,7 @@ def warehouse_table(data_root: Path, table: str) -> pa.Table:
 
 def read(feed: str, path: Path) -> tuple[pa.Table, ReadReport]:
     report = ReadReport()
-    return pa.Table.from_batches(list(connectors.for_feed(feed).read(path, report, batch_rows=2))), report
+    return pa.Table.from_batches(list(connector_for(feed).read(path, report, batch_rows=2))), report
 
 
 # --- harmonise: given rows → expected rows ------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_each_feed_discovers_its_files_in_the_ngo_activity_folder(tmp_path):
             (folder / name).write_bytes(b"x")
 
     def found(feed: str) -> list[tuple[str, str, int]]:
-        return [(f.partner, f.path.name, f.sequence) for f in connectors.for_feed(feed).discover_all(tmp_path, DAY)]
+        return [(f.partner, f.path.name, f.sequence) for f in connector_for(feed).discover_all(tmp_path, DAY)]
 
     assert found("ngo_activity") == [("ngo_mll", "ngo_activity_20261001.xlsx", 1),
                                      ("ngo_setlementti", "ngo_activity_20261001.csv", 1),

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import connectors
 import contracts
 from synthetic import generate
 from tesoma import steps
 from tesoma.config import settings
+from tesoma.feeds import connector_for
 from transforms.harmonise import Context
 from transforms.harmonise.population import harmonise, normalise_age_band
 from warehouse.ledger import Ledger
@@ -95,7 +95,7 @@ def test_input_is_not_modified():
 
 
 def test_population_is_reference_data_without_person_columns():
-    connector = connectors.for_feed("population")
+    connector = connector_for("population")
     assert connector.contract.partner == "reference"
     assert {c.classification for c in connector.contract.columns} <= {"internal", "quasi_identifier"}
 
@@ -104,7 +104,7 @@ def test_a_generated_population_file_is_published_whole(data_root):
     generate(data_root, start=dt.date(2026, 10, 1), days=1, residents=500, seed=1, fault_rate=0)
     path = data_root / "landing" / "reference" / "population" / "population_2026.csv"
     source = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline=""), delimiter=";"))
-    (landed,) = connectors.for_feed("population").discover_all(data_root / "landing")
+    (landed,) = connector_for("population").discover_all(data_root / "landing")
     assert landed.delivery_date == dt.date(2026, 1, 1)  # population_YYYY.csv: delivered for 1 January
 
     (result,) = steps.process_date("population", dt.date(2026, 1, 1))

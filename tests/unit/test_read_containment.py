@@ -16,11 +16,11 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-import connectors
 from connectors import city_reporting_db, fhir, spreadsheet
 from connectors import delimited as delimited_module
 from connectors.base import DeliveryRejected, ReadReport
 from tesoma import cli
+from tesoma.feeds import connector_for
 from tests.unit.test_delimited import header as visits_header
 from tests.unit.test_delimited import line as visits_line
 from tests.unit.test_fhir import encounter, patient, write_export
@@ -31,7 +31,7 @@ DAY_XLSX = "ngo_activity_20261001.xlsx"
 
 def read(feed: str, path: Path) -> tuple[pa.Table | None, ReadReport]:
     report = ReadReport()
-    batches = list(connectors.for_feed(feed).read(path, report))
+    batches = list(connector_for(feed).read(path, report))
     return (pa.Table.from_batches(batches) if batches else None), report
 
 
@@ -341,7 +341,7 @@ def test_check_reports_a_deeply_nested_fhir_line_as_an_unreadable_row(tmp_path, 
 
 
 def test_a_pulled_value_of_the_wrong_type_names_its_column_but_not_the_value(tmp_path):
-    columns = connectors.for_feed("city_visits").contract.column_names
+    columns = connector_for("city_visits").contract.column_names
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
     with engine.begin() as conn:  # SQLite keeps whatever a column is given: here text in the fee column
         conn.execute(sa.text(f"create table kaynnit ({', '.join(f'{c} text' for c in columns)})"))
