@@ -12,7 +12,7 @@ from tesoma.feeds import pipeline
 from tesoma.steps import stages
 from transforms.pseudonymise import PseudonymKey
 
-KEY = PseudonymKey(b"k" * 32)
+KEY = PseudonymKey(b"unit-test-key-" + b"0123456789abcdef" * 2)
 GOOD_CODE, OTHER_CODE = "010190-123M", "020202A002F"  # valid identity codes (check characters computed)
 
 

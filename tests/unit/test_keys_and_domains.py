@@ -12,7 +12,7 @@ from tesoma.config import settings
 from tesoma.keys import ensure_demo_key, load_key
 from transforms.pseudonymise import IdentitySpec, KeyProblem, PseudonymKey, keyed_hash, keyed_ids, pseudonymise
 
-KEY = PseudonymKey(b"k" * 32)
+KEY = PseudonymKey(b"unit-test-key-" + b"0123456789abcdef" * 2)
 
 
 def test_missing_key_stops_with_advice(data_root, monkeypatch):
@@ -41,10 +41,10 @@ def test_demo_key_file_is_private_and_used(data_root, monkeypatch):
 
 
 def test_key_never_shown():
-    key = PseudonymKey(b"a-secret-that-must-not-leak-0123456789")
+    key = PseudonymKey(b"a-key-that-must-not-leak-0123456789-abcdefgh")
     assert b"a-secret" not in repr(key).encode()
     assert "a-secret" not in key.key_id and key.key_id.startswith("k-")
-    assert key.key_id == PseudonymKey(b"a-secret-that-must-not-leak-0123456789").key_id
+    assert key.key_id == PseudonymKey(b"a-key-that-must-not-leak-0123456789-abcdefgh").key_id
     assert key.key_id != KEY.key_id
 
 

@@ -26,7 +26,8 @@ def identity_codes(draw, individual=ORDINARY):
     return f"{digits}{sign}{number}{check_character(digits, number)}"
 
 
-keys = st.binary(min_size=32, max_size=64).map(PseudonymKey)
+# Any strong key: 32–64 distinct non-ASCII bytes (a weak key is refused by PseudonymKey itself).
+keys = st.tuples(st.permutations(range(128, 256)), st.integers(32, 64)).map(lambda p: PseudonymKey(bytes(p[0][:p[1]])))
 
 
 def person_ids(codes: list[str], key: PseudonymKey) -> list[str | None]:

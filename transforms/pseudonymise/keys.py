@@ -49,16 +49,16 @@ def weakness(secret: bytes) -> str | None:
 class PseudonymKey:
     """A keyed-hash secret. ``repr`` never shows it; ``key_id`` is a safe fingerprint to record.
 
-    The constructor refuses keys that are too short. Keys from configuration are made with
-    :meth:`checked`, which refuses weak ones too; tests build fixed keys with the constructor.
+    The constructor refuses every weak key (:func:`weakness`: too short, too little variety, a
+    placeholder); keys from configuration are made with :meth:`checked`, whose message names the source.
     """
 
     secret: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        if len(self.secret) < MIN_KEY_BYTES:
-            raise KeyProblem(f"The pseudonym key is {len(self.secret)} bytes; at least {MIN_KEY_BYTES} are required; "
-                             f"{GENERATE}")
+        problem = weakness(self.secret)
+        if problem:
+            raise KeyProblem(f"The pseudonym key {problem}; {GENERATE}")
 
     @classmethod
     def checked(cls, secret: bytes, source: str = "the configured key") -> PseudonymKey:
