@@ -228,10 +228,10 @@ def report_run(feed: str, delivery_date: dt.date, context: Any) -> list[dict]:
         (log.error if line.startswith(("REJECTED", "NOT")) else log.warning)("%s", line)
     if rows:
         log.info("row accounting:\n%s", table(rows))
-    if rejected:
-        _build_data_docs()  # nothing published means no catalog run: the rejection's results get their pages here
     if rows or failed:
         set_note(ti.dag_id, ti.run_id, note)
+    if rejected:
+        _build_data_docs()  # nothing published means no catalog run: the rejection's results get their pages here
     if failed:
         raise AirflowFailException(f"{failed} task(s) of this run failed: " + ("; ".join(lines) or "see the grid"))
     if not rows:

@@ -19,11 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+"""Tries to write a note before giving up (with 2 s, then 4 s between them)."""
 
 MAX_NOTE = 1000
 """Airflow keeps at most 1000 characters of a note."""
@@ -45,7 +49,7 @@ def _call(method: str, url: str, body: dict | None = None, token: str | None = N
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"{}")
 
 
@@ -62,10 +66,21 @@ def set_note(dag_id: str, run_id: str, note: str) -> bool:
         note = note[:MAX_NOTE - 20].rsplit("\n", 1)[0] + "\n… (see the task logs)"
     base = api_url()
     path = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-    try:
-        _call("PATCH", f"{base}{path}", {"note": note}, _token(base))
-    except (OSError, ValueError, KeyError) as exc:  # URLError/HTTPError are OSErrors
-        log.warning("could not set the note of run %s of %s through %s (%s); the task log has the same text",
-                    run_id, dag_id, base, exc)
-        return False
-    return True
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            _call("PATCH", f"{base}{path}", {"note": note}, _token(base))
+            return True
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt == ATTEMPTS:  # refused (auth, no such run): asking again won't help
+                return _not_set(dag_id, run_id, base, exc)
+        except (OSError, ValueError, KeyError) as exc:  # (URLError is an OSError: no server, a timeout)
+            if attempt == ATTEMPTS or isinstance(exc, ValueError | KeyError):
+                return _not_set(dag_id, run_id, base, exc)
+        time.sleep(2 * attempt)  # a busy API server (small machines, many tasks at once) answers later
+    return False
+
+
+def _not_set(dag_id: str, run_id: str, base: str, exc: Exception) -> bool:
+    log.warning("could not set the note of run %s of %s through %s (%s); the task log has the same text",
+                run_id, dag_id, base, exc)
+    return False
