@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -30,7 +31,8 @@ from tesoma.schedule import run_id, run_time_for
 pytestmark = pytest.mark.integration
 
 DAY, CLEAN_DAY = dt.date(2026, 10, 2), dt.date(2026, 10, 1)
-SCREENS = Path(os.environ.get("TESOMA_SCREENS", "/work/screens"))
+# Where the screenshots go, to be looked at (TESOMA_SCREENS; by default the temp folder, kept after the run).
+SCREENS = Path(os.environ.get("TESOMA_SCREENS", Path(tempfile.gettempdir()) / "tesoma-screens"))
 
 
 @pytest.fixture(scope="module")
