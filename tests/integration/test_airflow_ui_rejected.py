@@ -4,7 +4,7 @@ Given a city_visits file saved as UTF-16 (the contract allows UTF-8 or cp1252), 
 feed and the delivery date — fails; its ``ingest`` task failed and its log starts with the partner-readable
 reason; the run's note carries the reason; the extra links open the quarantine report; and the published
 delivery of another day has an offline Data Docs page. Screenshots of the run's task page and of the Data
-Docs page go to ``$TESOMA_SCREENS`` (default ``/work/screens``).
+Docs page go to ``$TESOMA_SCREENS`` (default ``<temp folder>/tesoma-screens``).
 
 Needs Chromium (Debian package ``chromium``); skipped without it unless CI=true. Takes about 2 minutes.
 """
