@@ -74,7 +74,8 @@ def set_note(dag_id: str, run_id: str, note: str) -> bool:
             if exc.code < 500 or attempt == ATTEMPTS:  # refused (auth, no such run): asking again won't help
                 return _not_set(dag_id, run_id, base, exc)
         except (OSError, ValueError, KeyError) as exc:  # (URLError is an OSError: no server, a timeout)
-            if attempt == ATTEMPTS or isinstance(exc, ValueError | KeyError):
+            no_server = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)  # e.g. under dag.test()
+            if attempt == ATTEMPTS or no_server or isinstance(exc, ValueError | KeyError):
                 return _not_set(dag_id, run_id, base, exc)
         time.sleep(2 * attempt)  # a busy API server (small machines, many tasks at once) answers later
     return False

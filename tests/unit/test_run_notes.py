@@ -59,3 +59,17 @@ def test_a_refusal_is_not_repeated_and_the_task_goes_on(api, caplog):
     assert not run_notes.set_note("city_visits", "city_visits__2026-10-02", "REJECTED x: encoding")
     assert notes == [] and answers == [200]  # asked once
     assert "could not set the note" in caplog.text
+
+
+def test_no_api_server_at_all_is_not_waited_for(monkeypatch):
+    """Under dag.test() nothing listens: the note is given up at once, the run is not slowed down."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(run_notes, "api_url", lambda: f"http://127.0.0.1:{port}")
+    slept = []
+    monkeypatch.setattr(run_notes.time, "sleep", slept.append)
+    assert not run_notes.set_note("city_visits", "city_visits__2026-10-02", "note")
+    assert slept == []
