@@ -1,51 +1,100 @@
-"""The analysts' DuckDB catalog: a view per canonical table over the Hive-partitioned Parquet files,
-with the column descriptions as comments. Holds no data itself, so rebuilding it is always safe."""
+"""The analysts' DuckDB catalog: a view per canonical table over the data files of the current warehouse
+state (``warehouse.states``), with the column descriptions as comments. Holds no data itself, so rebuilding
+it is always safe; :func:`as_of` builds the same views for any earlier state."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 
+from warehouse import readers, states
+from warehouse.iceberg import Place, describe_warehouse, refuse_old_layout
 from warehouse.layout import Layout
-from warehouse.schemas import TABLES, describe
+from warehouse.schemas import TABLES
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def refresh(layout: Layout) -> list[str]:
-    """(Re)create the views for every table that has published data; returns the view names."""
+def refresh(layout: Layout, ledger_url: str | None = None) -> list[str]:
+    """(Re)create the views over the current warehouse state's files; returns the view names."""
+    refuse_old_layout(layout.root)
     layout.warehouse.mkdir(parents=True, exist_ok=True)
-    views = []
+    place = Place.for_root(layout.root, ledger_url)
+    state = states.head(_engine(place.ledger_url))
+    files = readers.files_for(place, state)
     tmp = layout.catalog.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
     try:
-        for table in TABLES:
-            root = layout.harmonised / table
-            if not any(root.glob("*/*/*.parquet")):
-                continue
-            glob = _quote(str(root / "*" / "*" / "*.parquet"))
-            # The glob is our own path (no user input); DuckDB cannot bind parameters in DDL.
-            con.execute(
-                f"create or replace view {table} as select * from read_parquet({glob}, "  # noqa: S608
-                "hive_partitioning = true, hive_types = {'partner': varchar, 'delivery_date': date})"
-            )
-            con.execute(f"comment on view {table} is {_quote(TABLES[table].metadata[b'description'].decode())}")
-            for name, _type, description in describe(table):
-                con.execute(f"comment on column {table}.{name} is {_quote(description)}")
-            views.append(table)
-        if "service_event" in views:
-            views += _versions(con, "service_event", "event_id")
-            views += _person(con)
+        views = build_views(con, files, state)
         con.execute("checkpoint")
     finally:
         con.close()
     # Swap the catalog in one step so an analyst never opens a half-built one.
     Path(tmp).replace(layout.catalog)
     return views
+
+
+def as_of(layout: Layout, when: object, ledger_url: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection whose views show every table exactly as readers saw it at ``when``:
+    a time, a warehouse state id or a tag (:func:`warehouse.states.resolve`)."""
+    refuse_old_layout(layout.root)
+    place = Place.for_root(layout.root, ledger_url)
+    state = states.resolve(_engine(place.ledger_url), when)
+    con = duckdb.connect()
+    build_views(con, readers.files_for(place, state), state)
+    return con
+
+
+def build_views(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]], state: states.State) -> list[str]:
+    """A view per table over its files, the column comments, ``_current``/``_as_of``, ``person`` and
+    ``warehouse_state`` (which state the views show: cite it with a figure to reproduce it)."""
+    views = []
+    for table in TABLES:
+        if table not in files:
+            continue
+        paths = "[" + ", ".join(_quote(str(p)) for p in files[table]) + "]"
+        # The paths are our own data files (no user input); DuckDB cannot bind parameters in DDL.
+        con.execute(f"create or replace view {table} as select * from read_parquet({paths})")  # noqa: S608
+        con.execute(f"comment on view {table} is {_quote(TABLES[table].metadata[b'description'].decode())}")
+        for name, _type, description in describe_warehouse(table):
+            con.execute(f"comment on column {table}.{name} is {_quote(description)}")
+        views.append(table)
+    if "service_event" in views:
+        views += _versions(con, "service_event", "event_id")
+        views += _person(con)
+    views.append(_state_view(con, state))
+    return views
+
+
+def _state_view(con: duckdb.DuckDBPyConnection, state: states.State) -> str:
+    created = state.created_at.isoformat() if state.created_at else None
+    values = [str(state.state_id) if state.state_id is not None else "null",
+              _quote(created) if created else "null", _quote(state.delivery_id) if state.delivery_id else "null",
+              _quote(json.dumps(state.snapshots, sort_keys=True))]
+    # Our own values, quoted (DuckDB cannot bind parameters in a view's definition).
+    con.execute("create or replace view warehouse_state as select {}::integer as state_id, {}::timestamptz as "
+                "created_at, {}::varchar as delivery_id, {}::varchar as snapshots".format(*values))
+    con.execute(f"comment on view warehouse_state is {_quote(STATE_COMMENT)}")
+    return "warehouse_state"
+
+
+STATE_COMMENT = ("The warehouse state these views show (every table's Iceberg snapshot). Quote state_id with a "
+                 "figure: warehouse.as_of(state_id) gives exactly these tables again.")
+
+
+def _engine(url: str):
+    import sqlalchemy as sa
+
+    from warehouse.ledger import prepare_schema
+
+    engine = sa.create_engine(url)
+    prepare_schema(engine, url)
+    return engine
 
 
 def connect(layout: Layout, read_only: bool = True) -> duckdb.DuckDBPyConnection:
@@ -90,3 +139,4 @@ def _person(con: duckdb.DuckDBPyConnection) -> list[str]:
     """)
     con.execute(f"comment on view person is {_quote('Derived person dimension: one row per pseudonymous person.')}")
     return ["person"]
+

@@ -104,6 +104,36 @@ landing_findings = sa.Table(
 )
 
 
+# --- the warehouse's states (warehouse.states) -------------------------------------------------------------
+
+warehouse_states = sa.Table(
+    "warehouse_states",
+    metadata,
+    sa.Column("state_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivery_id", sa.String(200), comment="the delivery whose publish made this state"),
+    sa.Column("snapshots", sa.Text, nullable=False, comment="JSON: Iceberg snapshot id of every table"),
+    sa.Column("expired_at", sa.DateTime(timezone=True), comment="when its snapshots were expired"),
+)
+
+warehouse_tags = sa.Table(
+    "warehouse_tags",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("state_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text),
+)
+
+warehouse_lock = sa.Table(
+    "warehouse_lock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True)),
+    sa.Column("holder", sa.String(200), comment="what last took the lock (a delivery id, expiry, migration)"),
+)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -247,7 +277,8 @@ class Ledger:
     """Thin access layer; every write is its own transaction so a crash never leaves half a record."""
 
     def __init__(self, url: str):
-        self.engine = sa.create_engine(url)
+        # SQLite: a publish holds the write lock for a second or two (warehouse.states); wait, do not fail.
+        self.engine = sa.create_engine(url, connect_args={"timeout": 120} if url.startswith("sqlite") else {})
         prepare_schema(self.engine, url)
 
     def record_landed(self, *, partner: str, feed: str, delivery_date: dt.date, sequence: int,

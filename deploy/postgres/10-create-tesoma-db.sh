@@ -1,12 +1,16 @@
 #!/bin/bash
-# Creates the Tesoma ledger database next to Airflow's metadata database.
+# Creates the Tesoma ledger database and the warehouse's Iceberg catalog database next to Airflow's
+# metadata database.
 #
 # Mounted into /docker-entrypoint-initdb.d/ of the postgres service: the official postgres image
 # runs it ONCE, when the data volume is empty. On an existing volume run it by hand (idempotent):
 #   docker-compose exec -T postgres bash /docker-entrypoint-initdb.d/10-create-tesoma-db.sh
 #
-# Role `tesoma` (password TESOMA_DB_PASSWORD from .env) owns database `tesoma`; the pipeline
-# connects with TESOMA_LEDGER_URL=postgresql+psycopg://tesoma:<password>@postgres:5432/tesoma.
+# Role `tesoma` (password TESOMA_DB_PASSWORD from .env) owns two databases:
+#   tesoma          the ledger: TESOMA_LEDGER_URL=postgresql+psycopg://tesoma:<password>@postgres:5432/tesoma
+#   tesoma_catalog  the Iceberg catalog of the warehouse (pyiceberg's SQL catalog creates its tables
+#                   iceberg_tables and iceberg_namespace_properties there on first use):
+#                   TESOMA_ICEBERG_CATALOG_URL=postgresql+psycopg://tesoma:<password>@postgres:5432/tesoma_catalog
 # `tesoma` can not connect to Airflow's database, and `airflow` (the superuser) is not used by the
 # pipeline. No `set -u`: the postgres entrypoint may source this file instead of executing it.
 set -e
@@ -32,7 +36,13 @@ CREATE DATABASE tesoma OWNER tesoma ENCODING 'UTF8' TEMPLATE template0;
 \endif
 REVOKE ALL ON DATABASE tesoma FROM PUBLIC;
 GRANT ALL ON DATABASE tesoma TO tesoma;
+SELECT NOT EXISTS (SELECT FROM pg_database WHERE datname = 'tesoma_catalog') AS create_catalog_db \gset
+\if :create_catalog_db
+CREATE DATABASE tesoma_catalog OWNER tesoma ENCODING 'UTF8' TEMPLATE template0;
+\endif
+REVOKE ALL ON DATABASE tesoma_catalog FROM PUBLIC;
+GRANT ALL ON DATABASE tesoma_catalog TO tesoma;
 REVOKE CONNECT ON DATABASE :"DBNAME" FROM PUBLIC;
 EOSQL
 
-echo "tesoma ledger database ready (role tesoma, database tesoma)"
+echo "tesoma databases ready (role tesoma; ledger database tesoma, Iceberg catalog database tesoma_catalog)"

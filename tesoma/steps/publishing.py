@@ -1,56 +1,71 @@
-"""Publish: a staged delivery moved into the warehouse's partitions, a date's corrections last."""
+"""Publish: a staged delivery committed to the warehouse's Iceberg tables, visible all at once.
+
+Under the warehouse lock (:class:`warehouse.states.Publishing`): one commit per table replaces the
+delivery's partition (``warehouse.commits``); then, in one ledger transaction, the new warehouse state is
+recorded, the delivery marked ``published`` and the earlier delivery of its date ``superseded``. Killed
+anywhere before that, readers stay on the previous state and the ledger says so; a rerun completes.
+"""
 
 from __future__ import annotations
 
 import logging
 
-import pyarrow.parquet as pq
-
 from tesoma.config import Settings
 from tesoma.feeds import pipeline
 from tesoma.steps.context import context as _context
+from warehouse import commits, iceberg, states
+from warehouse.ledger import Delivery, _delivery
 from warehouse.ledger import newest as ledger_newest
-from warehouse.publish import publish_partition, unpublish_partition
 
 log = logging.getLogger(__name__)
 
 
 def publish(delivery_id: str, s: Settings | None = None) -> dict:
-    """Publish a staged delivery into its partitions (one per canonical table), atomically each, if it
-    is the partner's newest delivery for its date.
+    """Publish a staged delivery into its tables, if it is the partner's newest delivery for its date.
 
     A corrected re-delivery (higher sequence) replaces the partitions; the earlier one becomes
-    ``superseded``. Publishing again is a no-op that gives the same bytes.
+    ``superseded`` in the same transaction that makes the correction visible. Publishing again commits
+    nothing new and returns the same result.
     """
     s, layout, ledger = _context(s)
-    delivery = ledger.get(delivery_id)
-    feed = pipeline(delivery.feed)
-    siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
-    newest = ledger_newest(siblings)  # a higher sequence wins, then the later arrival (warehouse.ledger.precedence)
-    if delivery.state == "rejected":
-        return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
-    if newest.delivery_id != delivery_id:
-        ledger.update(delivery_id, state="superseded", rows_published=0)
-        return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
-    staged = {t: layout.staging_file(t, delivery_id) for t in feed.tables}
+    iceberg.refuse_old_layout(layout.root)
+    with states.Publishing(ledger.engine, delivery_id) as session:
+        delivery = _delivery(session.delivery(delivery_id))
+        siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
+        if delivery.state == "rejected":
+            return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
+        if ledger_newest(siblings).delivery_id != delivery_id:
+            session.set_delivery(delivery_id, state="superseded", rows_published=0)
+            return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
+        snapshots = _commit_tables(session, layout, delivery, s)
+        state = session.advance(snapshots, delivery_id)
+        rows = delivery.rows_read - delivery.rows_quarantined
+        for older in siblings:
+            if older.delivery_id != delivery_id and older.state in ("published", "staged"):
+                session.set_delivery(older.delivery_id, state="superseded", rows_published=0)
+        session.set_delivery(delivery_id, state="published", rows_published=rows)
+    log.info("%s published: %d rows into %s (warehouse state %s)", delivery_id, rows,
+             ", ".join(pipeline(delivery.feed).tables), state.state_id)
+    return {"delivery_id": delivery_id, "state": "published", "rows_published": rows,
+            "partner": delivery.partner, "delivery_date": delivery.delivery_date.isoformat(),
+            "warehouse_state": state.state_id}
+
+
+def _commit_tables(session: states.Publishing, layout, delivery: Delivery, s: Settings) -> dict[str, int | None]:
+    """One commit per table (none where the partition already holds the staged rows)."""
+    tables = pipeline(delivery.feed).tables
+    staged = {t: layout.staging_file(t, delivery.delivery_id) for t in tables}
     missing = [t for t, path in staged.items() if not path.exists()]
     if missing:
-        raise FileNotFoundError(f"{delivery_id} has no staged {', '.join(missing)} (state {delivery.state}); "
+        raise FileNotFoundError(f"{delivery.delivery_id} has no staged {', '.join(missing)} (state {delivery.state}); "
                                 "run ingest first")
-    for table_name, path in staged.items():
-        partition = layout.partition_dir(table_name, delivery.partner, delivery.delivery_date)
-        if pq.read_metadata(path).num_rows:
-            publish_partition(path, partition)
-        else:
-            unpublish_partition(partition)
-    rows = delivery.rows_read - delivery.rows_quarantined
-    for older in siblings:
-        if older.delivery_id != delivery_id and older.state in ("published", "staged"):
-            ledger.update(older.delivery_id, state="superseded", rows_published=0)
-    ledger.update(delivery_id, state="published", rows_published=rows)
-    log.info("%s published: %d rows into %s", delivery_id, rows, ", ".join(feed.tables))
-    return {"delivery_id": delivery_id, "state": "published", "rows_published": rows,
-            "partner": delivery.partner, "delivery_date": delivery.delivery_date.isoformat()}
+    catalog = iceberg.open_catalog(iceberg.Place.for_root(layout.root))
+    snapshots = {}
+    for table, path in staged.items():
+        change = commits.PartitionChange(table, delivery.partner, delivery.delivery_date, path,
+                                         delivery.delivery_id, delivery.sha256)
+        snapshots[table] = commits.replace_partition(catalog, change, session.head.snapshots.get(table))
+    return snapshots
 
 
 def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list[dict]:
@@ -58,4 +73,3 @@ def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list
     s, _, ledger = _context(s)
     ordered = sorted(delivery_ids, key=lambda d: (ledger.get(d).partner, ledger.get(d).sequence, d))
     return [publish(d, s) for d in ordered]
-

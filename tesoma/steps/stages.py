@@ -33,6 +33,7 @@ from transforms.duplicates import exact_duplicates
 from transforms.formulas import formula_like_counts
 from transforms.harmonise import HarmoniseReport
 from transforms.pseudonymise import EventIds, IdentitySpec, PseudonymKey
+from warehouse.iceberg import with_partition_columns
 from warehouse.layout import Layout
 from warehouse.ledger import Delivery, Ledger
 from warehouse.publish import write_parquet
@@ -264,7 +265,7 @@ def stage(work: DeliveryWork, harmonised: Harmonised) -> Canonical:
     checks run. The files are published only once the ledger says "staged": a failure leaves them to be
     removed (:func:`unstage`), no reader sees them in between."""
     with ThreadPoolExecutor(2, thread_name_prefix="stage-write") as writers:
-        writes = [writers.submit(write_parquet, harmonised.tables[t], path) for t, path in work.staged.items()]
+        writes = [writers.submit(_write_staged, work, t, harmonised.tables[t], path) for t, path in work.staged.items()]
         try:
             with work.stage("check_canonical"):
                 canonical = check_canonical_tables(work, harmonised)
@@ -275,6 +276,11 @@ def stage(work: DeliveryWork, harmonised: Harmonised) -> Canonical:
         for written in writes:
             written.result()
     return canonical
+
+
+def _write_staged(work: DeliveryWork, table: str, data, path: Path) -> None:
+    """A staged file is in the warehouse's schema: the canonical columns and the partition columns."""
+    write_parquet(with_partition_columns(table, data, work.delivery.partner, work.delivery.delivery_date), path)
 
 
 def check_canonical_tables(work: DeliveryWork, harmonised: Harmonised) -> Canonical:

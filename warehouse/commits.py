@@ -1,0 +1,186 @@
+"""Commits to the Iceberg tables: a delivery's partition replaced in one commit per table.
+
+A commit is always made on top of the snapshot the current *warehouse state* records for the table
+(``warehouse.states``). A commit that no state records — left by a publish killed after its table commit
+but before the state was advanced — is rolled back first, so readers and the ledger never disagree about
+what a table holds. Publishing the same staged file again finds it already in place and commits nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow.parquet as pq
+
+from warehouse.iceberg import WarehouseError, identifier, load_table, warehouse_schema, with_partition_columns
+
+
+class _NoMissingStatistics(logging.Filter):
+    """pyiceberg warns for every column a data file has no statistics for; ours are left out on purpose
+    (pseudonyms and free text: ``warehouse.publish._with_statistics``), so the warning is only noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("PyArrow statistics missing")
+
+
+logging.getLogger("pyiceberg.io.pyarrow").addFilter(_NoMissingStatistics())
+
+
+@dataclass(frozen=True)
+class PartitionChange:
+    """One table's part of a delivery: its partition becomes exactly ``staged`` (or empty with 0 rows)."""
+
+    table: str
+    partner: str
+    delivery_date: dt.date
+    staged: Path
+    delivery_id: str
+    content_sha256: str  # of the delivered file, as the ledger has it
+
+
+def lean_transaction(tbl):
+    """A pyiceberg transaction that computes the table metadata once per change instead of at every access.
+
+    pyiceberg 0.12's ``Transaction.table_metadata`` deep-copies the whole metadata (every snapshot) each
+    time it is read, about 16 times per commit: 200 ms per commit at 200 snapshots, growing linearly.
+    The metadata models are frozen, so reusing the copy until the next change is safe.
+    """
+    from pyiceberg.table import Transaction
+    from pyiceberg.table.update import update_table_metadata
+
+    class _LeanTransaction(Transaction):
+        _memo: tuple | None = None
+
+        @property
+        def table_metadata(self):
+            key = (id(self._table.metadata), len(self._updates))
+            if self._memo is None or self._memo[0] != key:
+                self._memo = (key, update_table_metadata(self._table.metadata, self._updates))
+            return self._memo[1]
+
+    return _LeanTransaction(tbl)
+
+
+def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | None) -> int | None:
+    """Make the partition of ``change`` hold exactly its staged rows, in one commit on top of
+    ``base_snapshot_id``; returns the snapshot the warehouse state should now record for the table."""
+    tbl = load_table(catalog, change.table, create=True)
+    tbl = roll_back_to(tbl, base_snapshot_id)
+    current = partition_files(tbl, base_snapshot_id, change.partner, change.delivery_date)
+    rows = pq.read_metadata(change.staged).num_rows
+    target = data_file_path(tbl, change) if rows else None
+    if sorted(f.file_path for f in current) == ([target] if target else []):
+        if target is not None and not _local(target).exists():
+            place_file(change, _local(target))  # deleted behind the catalog's back: the same bytes again
+        return base_snapshot_id  # already published: no new snapshot
+    if not current and target is None:
+        return base_snapshot_id
+    summary = {"tesoma.delivery-id": change.delivery_id, "tesoma.content-sha256": change.content_sha256,
+               "tesoma.partition": f"{change.partner}/{change.delivery_date.isoformat()}"}
+    new_file = None
+    if target is not None:
+        place_file(change, _local(target))
+    with lean_transaction(tbl) as tx:
+        if target is not None:
+            new_file = _data_file(tbl, tx.table_metadata, target)
+        with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
+            for old in current:
+                overwrite.delete_data_file(old)
+            if new_file is not None:
+                overwrite.append_data_file(new_file)
+    return tbl.current_snapshot().snapshot_id
+
+
+def roll_back_to(tbl, snapshot_id: int | None):
+    """Discard the commits after ``snapshot_id`` that no warehouse state records (a killed publish's)."""
+    current = tbl.current_snapshot()
+    if (current.snapshot_id if current else None) == snapshot_id:
+        return tbl
+    if snapshot_id is None:
+        from pyiceberg.expressions import AlwaysTrue
+
+        with lean_transaction(tbl) as tx:
+            tx.delete(AlwaysTrue(), snapshot_properties={"tesoma.rollback": "to-empty"})
+        return tbl
+    if tbl.snapshot_by_id(snapshot_id) is None:
+        raise WarehouseError(f"table {identifier(tbl.name()[-1])}: the warehouse state records snapshot "
+                             f"{snapshot_id}, which the table no longer has; restore the catalog database and "
+                             "warehouse/iceberg from the same backup (docs/operations.md, 'The warehouse')")
+    tbl.manage_snapshots().set_current_snapshot(snapshot_id=snapshot_id).commit()
+    return tbl
+
+
+def partition_files(tbl, snapshot_id: int | None, partner: str, delivery_date: dt.date) -> list:
+    """The data files of one partition at ``snapshot_id`` (none before the table's first state)."""
+    if snapshot_id is None:
+        return []
+    from pyiceberg.expressions import And, EqualTo
+
+    row_filter = And(EqualTo("partner", partner), EqualTo("delivery_date", delivery_date.isoformat()))
+    return [task.file for task in tbl.scan(row_filter=row_filter, snapshot_id=snapshot_id).plan_files()]
+
+
+def data_file_path(tbl, change: PartitionChange) -> str:
+    """Where the staged file goes: named by delivery and content, so the same content is the same file."""
+    digest = _sha256(change.staged)[:16]
+    return (f"{tbl.location().rstrip('/')}/data/partner={change.partner}/"
+            f"delivery_date={change.delivery_date.isoformat()}/{change.delivery_id}-{digest}.parquet")
+
+
+def place_file(change: PartitionChange, final: Path) -> None:
+    """Copy the staged file to ``final`` (the partition columns added if an older staging lacks them),
+    written beside it and renamed, so a file in place is always whole."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+    tmp = Path(name)
+    try:
+        os.close(fd)
+        if set(warehouse_schema(change.table).names) <= set(pq.read_schema(change.staged).names):
+            with change.staged.open("rb") as src, tmp.open("wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+        else:
+            from warehouse.publish import write_parquet
+
+            data = with_partition_columns(change.table, pq.read_table(change.staged), change.partner,
+                                          change.delivery_date)
+            write_parquet(data, tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _data_file(tbl, metadata, path: str):
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+    return parquet_file_to_data_file(tbl.io, metadata, path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _local(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise WarehouseError(f"warehouse location {uri} is not a local path; TESOMA_ICEBERG_WAREHOUSE must be "
+                             "a file:// URL (object stores are not supported yet)")
+    return Path(unquote(parsed.path))
+
+
+def local_path(uri: str) -> Path:
+    """A ``file://`` URI of a data file as a local path (DuckDB reads the files directly)."""
+    return _local(uri)

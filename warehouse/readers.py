@@ -1,0 +1,45 @@
+"""What a warehouse state holds: the data files of every table's snapshot, for DuckDB to read directly.
+
+DuckDB cannot load its Iceberg extension on these machines (it is downloaded at run time), and it does not
+need it: the tables are copy-on-write only (a correction replaces whole files, no delete files), so a
+snapshot's list of data files *is* the table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warehouse.commits import local_path
+from warehouse.iceberg import WarehouseError, identifier, load_table, open_catalog
+from warehouse.states import State
+
+
+def state_files(catalog, state: State) -> dict[str, list[Path]]:
+    """The data files of every table at ``state`` (tables without data left out), checked to exist."""
+    files = {}
+    for table, snapshot_id in sorted(state.snapshots.items()):
+        tbl = load_table(catalog, table)
+        if tbl.snapshot_by_id(snapshot_id) is None:
+            raise WarehouseError(f"table {identifier(table)} no longer has snapshot {snapshot_id} of warehouse "
+                                 f"state {state.state_id}: restore the catalog database and warehouse/iceberg "
+                                 "from the same backup (docs/operations.md, 'The warehouse')")
+        tasks = list(tbl.scan(snapshot_id=snapshot_id).plan_files())
+        if any(task.delete_files for task in tasks):
+            raise WarehouseError(f"table {identifier(table)} has delete files (written by another engine?); "
+                                 "these readers expect copy-on-write tables only")
+        paths = sorted(local_path(task.file.file_path) for task in tasks)
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise WarehouseError(f"table {identifier(table)}: {len(missing)} data file(s) of warehouse state "
+                                 f"{state.state_id} are missing, e.g. {missing[0]}; restore them from the backup "
+                                 "of warehouse/iceberg, or rerun the delivery's feed and date (the file name starts "
+                                 "with the delivery id): `tesoma run --feed <feed> --date <date>`")
+        if paths:
+            files[table] = paths
+    return files
+
+
+def files_for(place, state: State) -> dict[str, list[Path]]:
+    if not state.snapshots:
+        return {}
+    return state_files(open_catalog(place), state)
