@@ -6,6 +6,8 @@
     tesoma check --feed city_visits FILE       a partner's pre-flight check (writes nothing)
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
     tesoma shell                       an interactive SQL prompt on the warehouse
+    tesoma query --as-of 2026-11-01T12:00 "select ..."   the warehouse as it was then (or a state id, a tag)
+    tesoma warehouse states|tag|expire|migrate          the warehouse's history (tesoma/warehouse_commands.py)
     tesoma status                      deliveries per feed from the ledger
     tesoma airflow [--stop]            the Airflow UI on http://127.0.0.1:8080 with demo data
     tesoma audit                       scan warehouse, docs and logs for identifying data
@@ -16,6 +18,8 @@
     tesoma bench pseudonymise          throughput of the pseudonymise step
     tesoma bench read-memory           peak memory reading a 2M-row CSV and a 1 GiB FHIR export
     tesoma bench publish               the whole publish path against a bare DuckDB copy
+    tesoma bench commits               Iceberg commit cost per delivery as a table's snapshots grow
+    tesoma bench queries               the analysts' worked questions on the demo warehouse, and a view refresh
     tesoma dictionary                  the data dictionary of the canonical tables
 
 A problem (a bad argument, a missing file, an unknown feed, a weak key, bad SQL) is one line on stderr,
@@ -145,17 +149,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_query(sql: str) -> None:
+def _connect(as_of: str | None = None):
+    """The analysts' catalog, or the same views at an earlier state (``--as-of``)."""
     from warehouse import catalog
     from warehouse.layout import Layout
 
-    with catalog.connect(Layout(settings().data_root)) as con:
+    layout = Layout(settings().data_root)
+    if as_of is None:
+        return catalog.connect(layout)
+    return catalog.as_of(layout, as_of, settings().ledger_url)
+
+
+def _print_query(sql: str, as_of: str | None = None) -> None:
+    with _connect(as_of) as con:
         frame = con.sql(sql).df()
     print(frame.to_string(index=False) if len(frame) else "(no rows)")
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    _print_query(args.sql)  # a DuckDB error (bad SQL, unknown view) becomes one line in main
+    _print_query(args.sql, args.as_of)  # a DuckDB error (bad SQL, unknown view) becomes one line in main
     return 0
 
 
@@ -163,12 +175,13 @@ def cmd_shell(args: argparse.Namespace) -> int:
     """An interactive SQL prompt on the catalog (read-only); ``.quit`` or Ctrl-D leaves."""
     import duckdb
 
-    from warehouse import catalog
     from warehouse.layout import Layout
 
-    con = catalog.connect(Layout(settings().data_root))
+    con = _connect(args.as_of)
     views = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
-    print(f"tesoma shell on {Layout(settings().data_root).catalog} — views: {', '.join(views)}")
+    state = con.execute("select state_id from warehouse_state").fetchall() if "warehouse_state" in views else []
+    where = Layout(settings().data_root).catalog if args.as_of is None else f"the warehouse as of {args.as_of}"
+    print(f"tesoma shell on {where} (warehouse state {state[0][0] if state else 'none'}) — views: {', '.join(views)}")
     print("end a statement with ';'; .quit to leave")
     buffer = ""
     while True:
@@ -271,6 +284,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         with tempfile.TemporaryDirectory(prefix="tesoma-bench-", dir=args.dir) as tmp:
             benchmarks.read_memory(tmp, csv_rows=args.rows)
+    elif args.what == "commits":
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tesoma-bench-", dir=args.dir) as tmp:
+            benchmarks.commits(tmp, snapshots=args.snapshots, catalog=args.catalog)
+    elif args.what == "queries":
+        benchmarks.queries(repeats=args.repeats)
     return 0
 
 
@@ -364,10 +384,17 @@ def parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="run SQL against the warehouse catalog (DuckDB)")
     q.add_argument("sql")
+    q.add_argument("--as-of", default=None, metavar="WHEN",
+                   help="the warehouse as readers saw it then: a time (Helsinki), a state id or a tag")
     q.set_defaults(func=cmd_query)
 
     sh = sub.add_parser("shell", help="interactive SQL on the warehouse catalog (read-only)")
+    sh.add_argument("--as-of", default=None, metavar="WHEN", help="as `query --as-of`")
     sh.set_defaults(func=cmd_shell)
+
+    from tesoma import warehouse_commands
+
+    warehouse_commands.add_parser(sub)
 
     st = sub.add_parser("status", help="deliveries and their row accounting, from the ledger")
     st.add_argument("--feed", type=_feed, default=None)
@@ -382,13 +409,17 @@ def parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_purge)
 
     b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
-    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish"])
+    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish", "commits", "queries"])
     b.add_argument("--dir", type=_existing_dir, default=None,
                    help="where to build the big test files (default: the temp folder)")
     b.add_argument("--rows", type=_positive, default=2_000_000)
     b.add_argument("--distinct", type=_positive, default=20_000)
     b.add_argument("--repeats", type=_positive, default=3,
                    help="timed rounds of the publish benchmark, after one warm-up")
+    b.add_argument("--snapshots", type=_positive, default=5000,
+                   help="commits: snapshots of one table to grow to (default 5000)")
+    b.add_argument("--catalog", choices=["sqlite", "postgres"], default="sqlite",
+                   help="commits: the catalog database (postgres: TESOMA_BENCH_POSTGRES_URL or the local server)")
     b.set_defaults(func=cmd_bench)
 
     rp = sub.add_parser("reprocess", help="ingest and publish again every delivery still in raw/ (key rotation)")
@@ -439,7 +470,9 @@ def _problem(exc: Exception) -> str | None:
         return f"{exc.strerror}: {exc.filename}"
     if isinstance(exc, KeyError) and "feed" in str(exc):  # unknown feed, or one without a connector/harmonise
         return exc.args[0] if exc.args else str(exc)
-    if isinstance(exc, KeyProblem | ContractError | DeliveryRejected | ValueError):
+    from warehouse.iceberg import WarehouseError
+
+    if isinstance(exc, KeyProblem | ContractError | DeliveryRejected | ValueError | WarehouseError):
         return str(exc)
     duckdb = sys.modules.get("duckdb")  # only a command that imported DuckDB can raise its errors
     if duckdb is not None and isinstance(exc, duckdb.Error):

@@ -43,3 +43,25 @@ def files_for(place, state: State) -> dict[str, list[Path]]:
     if not state.snapshots:
         return {}
     return state_files(open_catalog(place), state)
+
+
+def read_table(data_root: Path, table: str, partner: str | None = None, delivery_date=None,
+               state: State | None = None, ledger_url: str | None = None):
+    """The published rows of ``table`` (one partition when ``partner``/``delivery_date`` are given) at
+    ``state`` (default: the current one), as an Arrow table; None when nothing is published there."""
+    import pyarrow.dataset as ds
+    import sqlalchemy as sa
+
+    from warehouse import states
+    from warehouse.iceberg import Place
+
+    place = Place.for_root(Path(data_root), ledger_url)
+    state = state or states.head(sa.create_engine(place.ledger_url))
+    paths = files_for(place, state).get(table, [])
+    if partner is not None:
+        paths = [p for p in paths if p.parent.parent.name == f"partner={partner}"]
+    if delivery_date is not None:
+        paths = [p for p in paths if p.parent.name == f"delivery_date={delivery_date}"]
+    if not paths:
+        return None
+    return ds.dataset([str(p) for p in paths], format="parquet").to_table()

@@ -11,14 +11,13 @@ import shutil
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 import connectors
 import contracts
 import transforms.harmonise
 from tesoma import feed_config, feeds, steps
-from warehouse.layout import Layout
+from warehouse.readers import read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "developer-guide.md"
@@ -89,8 +88,7 @@ def test_a_feed_added_as_the_guide_says_is_published_into_its_declared_table(che
     results = steps.process_date("library_events", dt.date(2026, 10, 1))
 
     assert [(r["state"], r["rows_read"], r["rows_published"]) for r in results] == [("published", 2, 2)]
-    partition = Layout(checkout).partition_dir("activity_count", "city", dt.date(2026, 10, 1))
-    rows = pq.read_table(partition).to_pylist()
+    rows = read_table(checkout, "activity_count", partner="city", delivery_date=dt.date(2026, 10, 1)).to_pylist()
     assert sorted((r["feed"], r["activity_type"], r["measure"], r["value"]) for r in rows) == [
         ("library_events", "lukupiiri", "participants", 9.0), ("library_events", "satutunti", "participants", 14.0)]
 

@@ -22,6 +22,7 @@ from tesoma import steps
 from tesoma.feeds import connector_for
 from tesoma.mappings import load_maps
 from transforms.harmonise import Context, costs
+from warehouse.readers import read_table
 from warehouse.schemas import COST_MONTH
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "config" / "mappings"
@@ -115,8 +116,7 @@ def test_a_generated_month_of_costs_is_published_whole(data_root, generated_mont
     for delivery in generated_month["deliveries"]:
         for f in delivery["files"]:
             expected[delivery["partner"]] += sum(_source_amounts(data_root / f["path"]))
-    files = sorted((data_root / "warehouse" / "harmonised" / "cost_month").rglob("*.parquet"))
-    table = pa.concat_tables(pq.read_table(f) for f in files)
+    table = read_table(data_root, "cost_month")
     published = Counter()
     for row in table.to_pylist():
         published[row["partner"]] += row["cost_eur"]

@@ -9,7 +9,6 @@ import io
 import re
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import contracts
@@ -20,6 +19,7 @@ from tesoma.feeds import connector_for
 from transforms.harmonise import Context
 from transforms.harmonise.population import harmonise, normalise_age_band
 from warehouse.ledger import Ledger
+from warehouse.readers import read_table
 from warehouse.schemas import POPULATION
 
 CONTEXT = Context(partner="reference", feed="population", delivery_id="d-pop")
@@ -114,8 +114,7 @@ def test_a_generated_population_file_is_published_whole(data_root):
     assert delivery.rows_read == len(source) == 7 * 21 * 2
     assert delivery.rows_read == delivery.rows_published + delivery.rows_quarantined
     assert delivery.rows_quarantined == 0
-    out = pq.read_table(data_root / "warehouse" / "harmonised" / "population" / "partner=reference"
-                        / "delivery_date=2026-01-01" / "part-0.parquet")
+    out = read_table(data_root, "population", partner="reference", delivery_date=dt.date(2026, 1, 1))
     assert out.num_rows == delivery.rows_published
     assert sum(out["residents"].to_pylist()) == sum(int(r["asukkaat"]) for r in source) > 0
     assert set(out["sex"].to_pylist()) == {"male", "female"}
