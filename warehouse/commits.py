@@ -88,14 +88,22 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
     new_file = None
     if target is not None:
         place_file(change, _local(target))
-    with lean_transaction(tbl) as tx:
-        if target is not None:
-            new_file = _data_file(tbl, tx.table_metadata, target)
-        with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
-            for old in current:
-                overwrite.delete_data_file(old)
-            if new_file is not None:
-                overwrite.append_data_file(new_file)
+    from pyiceberg.exceptions import CommitFailedException
+
+    try:
+        with lean_transaction(tbl) as tx:
+            if target is not None:
+                new_file = _data_file(tbl, tx.table_metadata, target)
+            with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
+                for old in current:
+                    overwrite.delete_data_file(old)
+                if new_file is not None:
+                    overwrite.append_data_file(new_file)
+    except CommitFailedException as exc:
+        retries = tbl.properties.get("commit.retry.num-retries", "?")
+        raise WarehouseError(f"table {identifier(change.table)}: the commit of {change.delivery_id} still conflicted "
+                             f"with other writers after {retries} retries ({exc}); nothing of it is visible and the "
+                             "ledger is unchanged — rerun the publish when the other writers are done") from exc
     return tbl.current_snapshot().snapshot_id
 
 

@@ -1,16 +1,9 @@
-"""Atomic, idempotent publication of one partition (a table × partner × delivery date).
-
-A partition is one Parquet file, ``part-0.parquet``. It is written next to its final place and moved
-over it with ``os.replace``, which is atomic on POSIX file systems: a reader sees the old file or the
-new one, never half a file; a crash mid-write leaves only a temporary file that the next publish
-overwrites. Publishing the same staged data again gives a byte-identical file.
-"""
+"""Our Parquet writer: deterministic files (same table → same bytes) with statistics only where a query
+can skip by them. Staged files and the Iceberg tables' data files (``warehouse.commits``) are written
+with it."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,30 +38,3 @@ def _with_statistics(schema: pa.Schema) -> list[str]:
     time (2,000,000 service events: 0.82 → 0.65 s)."""
     return [f.name for f in schema
             if f.name in FILE_CONSTANT_COLUMNS or not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-
-
-def publish_partition(staged: Path, partition_dir: Path) -> Path:
-    """Move a staged Parquet file into ``partition_dir`` atomically, replacing what was there."""
-    partition_dir.mkdir(parents=True, exist_ok=True)
-    final = partition_dir / PART_FILE
-    for stale in partition_dir.glob(f".{PART_FILE}.tmp*"):
-        stale.unlink(missing_ok=True)  # left by a publish that crashed
-    fd, name = tempfile.mkstemp(prefix=f".{PART_FILE}.tmp", dir=partition_dir)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out, staged.open("rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return final
-
-
-def unpublish_partition(partition_dir: Path) -> None:
-    """Remove a partition (e.g. when a corrected delivery turns out to have no valid rows)."""
-    final = partition_dir / PART_FILE
-    if final.exists():
-        final.unlink()
