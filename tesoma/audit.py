@@ -1,10 +1,16 @@
 """`tesoma audit`: proves that no identifying data left the restricted zones.
 
-Scans every file under the warehouse (harmonised tables, marts, the catalog), staging, the docs (the
-repository's and generated ones: ``docs/quality.md`` and the Great Expectations Data Docs in
-``docs/data-docs/``), the recorded validation results (``quality/``) and the run logs for identity codes
-(any century sign), names that appear in the source deliveries, phone numbers and e-mail addresses. A
-finding names the file and the column (Parquet) or line (text) and the kind — never the value.
+Scans every file under the warehouse (the Iceberg tables' Parquet data files, their metadata and Avro
+manifests, the Iceberg catalog database and the analysts' DuckDB catalog; also the Iceberg warehouse and
+catalog file when ``TESOMA_ICEBERG_WAREHOUSE`` or ``TESOMA_ICEBERG_CATALOG_URL`` put them elsewhere),
+staging, the docs (the repository's and generated ones: ``docs/quality.md`` and the Great Expectations
+Data Docs in ``docs/data-docs/``), the recorded validation results (``quality/``) and the run logs for
+identity codes (any century sign), names that appear in the source deliveries, phone numbers and e-mail
+addresses. A finding names the file and the column (Parquet) or line (text) and the kind — never the value.
+
+Manifests are read block by block, decompressed: column bounds copied into them would be values of the
+data (``warehouse.iceberg.table_properties`` keeps text and pseudonyms out; the audit checks it). A file
+that disappears while the audit runs (old table metadata deleted by a concurrent publish) is skipped.
 
 Files that are byte-for-byte copies of Great Expectations' own Data Docs assets (fonts, logos, styles,
 which GX copies into every site) are skipped: they are GX's, not data, and its fonts carry their
@@ -57,13 +63,35 @@ def default_targets(settings: Settings) -> list[Path]:
     import os
 
     layout = Layout(settings.data_root)
-    targets = [layout.warehouse, layout.staging, PROJECT_DIR / "docs", settings.data_root / "docs",
-               settings.data_root / "quality", settings.data_root / "logs", settings.data_root / "airflow" / "logs",
-               *sorted((settings.data_root / "airflow").glob("*.log"))]
+    targets = [layout.warehouse, *_iceberg_locations(settings), layout.staging, PROJECT_DIR / "docs",
+               settings.data_root / "docs", settings.data_root / "quality", settings.data_root / "logs",
+               settings.data_root / "airflow" / "logs", *sorted((settings.data_root / "airflow").glob("*.log"))]
     airflow_home = os.environ.get("AIRFLOW_HOME")
     if airflow_home:
         targets.append(Path(airflow_home) / "logs")
-    return [t for t in dict.fromkeys(targets) if t.exists()]
+    existing: dict[Path, Path] = {}
+    for target in targets:
+        if target.exists():
+            existing.setdefault(target.resolve(), target)
+    # A target inside another (the Iceberg warehouse under warehouse/, by default) is scanned once.
+    return [target for real, target in existing.items()
+            if not any(other != real and real.is_relative_to(other) for other in existing)]
+
+
+def _iceberg_locations(settings: Settings) -> list[Path]:
+    """The Iceberg warehouse folder and the SQLite catalog file, wherever they are configured (by default
+    both are under ``warehouse/``, already a target). Object-store locations cannot be scanned here."""
+    from warehouse.iceberg import Place
+
+    place = Place.for_root(settings.data_root, settings.ledger_url)
+    found = []
+    if place.warehouse.startswith("file://"):
+        from warehouse.commits import local_path
+
+        found.append(local_path(place.warehouse))
+    if place.is_embedded:
+        found.append(Path(place.catalog_url.removeprefix("sqlite:///")))
+    return found
 
 
 def delivered_names(settings: Settings) -> set[str]:
@@ -98,6 +126,8 @@ def _files(targets: list[Path]) -> Iterator[Path]:
 def audit_file(path: Path, names: set[str]) -> list[Finding]:
     if path.suffix == ".parquet":
         return _audit_parquet(path, names)
+    if path.suffix == ".avro":
+        return _audit_avro(path, names)
     if path.suffix in TEXT_SUFFIXES or path.suffix == "":
         return _audit_text(path, names)
     # Binary files (e.g. the DuckDB catalog): look at their printable bytes as a whole.
@@ -139,6 +169,71 @@ def _audit_parquet(path: Path, names: set[str]) -> list[Finding]:
     return findings
 
 
+def _audit_avro(path: Path, names: set[str]) -> list[Finding]:
+    try:
+        text = avro_text(path.read_bytes())
+    except ValueError as exc:
+        # A manifest the audit cannot read might hold anything: say so rather than pass it.
+        return [Finding(path, "file", f"unreadable Avro ({exc})", 1)]
+    return [Finding(path, "file", kind, n) for kind, n in scan(text, names).items()]
+
+
+def avro_text(data: bytes) -> str:
+    """The text of an Avro object container file (an Iceberg manifest or manifest list): its header and
+    every data block, decompressed, decoded as UTF-8 so the strings in it read as written. Raises
+    ValueError for a file that is not Avro or a codec pyiceberg cannot decompress."""
+    from pyiceberg.avro.codecs import KNOWN_CODECS
+
+    if data[:4] != b"Obj\x01":
+        raise ValueError("not an Avro container file")
+    pos = 0
+
+    def read_long() -> int:  # Avro's zig-zag varint
+        nonlocal pos
+        shift = value = 0
+        while True:
+            if pos >= len(data):
+                raise ValueError("truncated Avro file")
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return (value >> 1) ^ -(value & 1)
+
+    def read_bytes() -> bytes:
+        nonlocal pos
+        size = read_long()
+        chunk = data[pos:pos + size]
+        pos += size
+        return chunk
+
+    pos = 4
+    meta: dict[str, bytes] = {}
+    while count := read_long():
+        if count < 0:  # a map block with its size in bytes first
+            read_long()
+            count = -count
+        for _ in range(count):
+            key = read_bytes().decode("utf-8", "replace")
+            meta[key] = read_bytes()
+    pos += 16  # the sync marker
+    codec_name = meta.get("avro.codec", b"null").decode()
+    if codec_name not in KNOWN_CODECS:
+        raise ValueError(f"codec {codec_name!r}")
+    codec = KNOWN_CODECS[codec_name]
+    parts = [f"{key} {value.decode('utf-8', 'replace')}" for key, value in meta.items()]
+    while pos < len(data):
+        read_long()  # records in the block
+        block = read_bytes()
+        pos += 16
+        try:
+            parts.append((codec.decompress(block) if codec else block).decode("utf-8", "replace"))
+        except Exception as exc:  # a codec's own error (zlib.error, a missing snappy module, …)
+            raise ValueError(f"codec {codec_name!r}: {exc}") from exc
+    return "\n".join(parts)
+
+
 def _packaged_assets() -> dict[int, set[str]]:
     """Size → SHA-256s of the files GX copies into every Data Docs site (found without importing GX)."""
     import hashlib
@@ -167,10 +262,14 @@ def run(settings: Settings, targets: list[Path] | None = None) -> tuple[list[Fin
     assets = _packaged_assets()
     findings, scanned = [], 0
     for path in _files(targets if targets is not None else default_targets(settings)):
-        if _is_packaged_asset(path, assets):
-            continue
+        try:
+            if _is_packaged_asset(path, assets):
+                continue
+            found = audit_file(path, names)
+        except FileNotFoundError:
+            continue  # removed since it was listed (a concurrent publish's old metadata): nothing to leak
         scanned += 1
-        findings += audit_file(path, names)
+        findings += found
     return findings, scanned
 
 

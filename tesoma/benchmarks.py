@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import secrets
@@ -249,3 +250,322 @@ def _publish_round(root, csv_path, n: int, echo) -> dict:
          f"{r['rows_read']:,} rows read, {r['rows_published']:,} published) → {ours / bare:.1f}×")
     echo(f"    ingest stages (s): {stages}")
     return r
+
+
+# --- Iceberg: the cost of a commit as a table's snapshots grow -----------------------------------------
+
+COMMIT_CHECKPOINTS = (100, 500, 1000, 2000, 5000)
+BENCH_PARTNERS = ("city", "mehilainen", "ngo_mll")
+"""The partners whose daily feeds write service_event: three deliveries, three new partitions a day."""
+CORRECTION_EVERY = 10
+"""Every 10th delivery is a correction, replacing a partition of the last ten days."""
+DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def snapshots_per_days(days: int) -> int:
+    """How many snapshots of service_event ``days`` days of deliveries make, corrections included."""
+    return round(days * len(BENCH_PARTNERS) * CORRECTION_EVERY / (CORRECTION_EVERY - 1))
+
+
+def commits(directory, snapshots: int = 5000, catalog: str = "sqlite", window: int = 50, keep_days: int = 400,
+            echo=print) -> dict:
+    """Grow one Iceberg table (``tesoma.service_event``) to ``snapshots`` snapshots, one commit per delivery
+    through ``warehouse.commits.replace_partition`` with a two-row staged file, and print at each checkpoint
+    the median and p95 commit time of the last ``window`` commits, the size of metadata.json and the
+    current snapshot's manifest count. Then expire all but the newest ``keep_days`` days' worth of snapshots
+    (the retention of ``tesoma warehouse expire``) and time ``window`` more commits.
+
+    ``catalog``: ``sqlite`` (the embedded default, under ``directory``) or ``postgres``: a fresh database
+    on the server of TESOMA_BENCH_POSTGRES_URL (default the local one), dropped afterwards.
+
+    One catalog object serves the whole run (a publish opens its own, once per delivery: a few ms that do
+    not grow); ``replace_partition`` loads the table afresh at every commit, as a publish does, so the
+    times include reading metadata.json.
+    """
+    from pathlib import Path
+
+    from warehouse.iceberg import open_catalog
+
+    directory = Path(directory)
+    checkpoints = sorted({c for c in COMMIT_CHECKPOINTS if c < snapshots} | {snapshots})
+    keep = snapshots_per_days(keep_days)
+    with _bench_place(catalog, directory / "data") as (place, where):
+        echo(f"commits: tesoma.service_event grown to {snapshots:,} snapshots in a {catalog} catalog ({where}); "
+             f"one commit per delivery (warehouse.commits.replace_partition, the table loaded each time, one "
+             f"catalog object reused); {len(BENCH_PARTNERS)} new partitions a day, every {CORRECTION_EVERY}th "
+             f"delivery a correction of an earlier one; figures over the last {window} commits")
+        cat = open_catalog(place)
+        try:
+            grower = _Grower(cat, directory / "staging")
+            started = time.perf_counter()
+            rows = []
+            for checkpoint in checkpoints:
+                while grower.count < checkpoint:
+                    grower.commit()
+                    if grower.count % 250 == 0 and grower.count != checkpoint:
+                        echo(f"  … {grower.count:,} commits, {time.perf_counter() - started:.0f} s, "
+                             f"last commit {grower.times[-1] * 1000:.0f} ms")
+                row = {"snapshots": checkpoint, **_window_figures(grower.times[-window:]), **grower.table_figures()}
+                rows.append(row)
+                echo(f"  {checkpoint:>5,} snapshots: commit median {row['median_ms']:.0f} ms, p95 "
+                     f"{row['p95_ms']:.0f} ms; metadata.json {row['metadata_bytes'] / 1024:,.0f} KiB, "
+                     f"{row['manifests']} manifests ({time.perf_counter() - started:.0f} s so far)")
+            seconds = time.perf_counter() - started
+            echo(f"  {snapshots:,} commits in {seconds:.0f} s")
+            expiry = _expire_and_commit(grower, keep, keep_days, window, echo)
+        finally:
+            cat.engine.dispose()  # before a postgres database is dropped
+    return {"catalog": catalog, "snapshots": snapshots, "seconds": seconds, "checkpoints": rows, "expiry": expiry}
+
+
+class _Grower:
+    """Publishes bench deliveries to service_event, one commit each, timing ``replace_partition``."""
+
+    def __init__(self, catalog, staging):
+        self.catalog = catalog
+        self.staging = staging
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.times: list[float] = []
+        self.base: int | None = None  # the snapshot a warehouse state would record
+        self.partitions: list[tuple[str, dt.date]] = []
+        self.rng = random.Random(7)
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+    def next_partition(self) -> tuple[str, dt.date, int]:
+        """(partner, delivery date, sequence): a new partition, or every 10th time a recent one again."""
+        if self.count % CORRECTION_EVERY == CORRECTION_EVERY - 1 and self.partitions:
+            recent = self.partitions[-10 * len(BENCH_PARTNERS):]
+            partner, day = recent[self.rng.randrange(len(recent))]
+            return partner, day, 2
+        n = len(self.partitions)
+        partition = (BENCH_PARTNERS[n % len(BENCH_PARTNERS)], dt.date(2020, 1, 1) + dt.timedelta(days=n // 3))
+        self.partitions.append(partition)
+        return *partition, 1
+
+    def commit(self) -> None:
+        from warehouse.commits import PartitionChange, replace_partition
+
+        partner, day, sequence = self.next_partition()
+        delivery_id = f"bench-{partner}-{day:%Y%m%d}-{sequence}-{self.count:06d}"
+        staged = self.staging / f"{delivery_id}.parquet"
+        _tiny_service_events(partner, day, delivery_id, staged)
+        change = PartitionChange("service_event", partner, day, staged, delivery_id, "0" * 64)
+        started = time.perf_counter()
+        snapshot = replace_partition(self.catalog, change, self.base)
+        self.times.append(time.perf_counter() - started)
+        staged.unlink()
+        if snapshot == self.base:
+            raise RuntimeError(f"{delivery_id} made no new snapshot of tesoma.service_event")
+        self.base = snapshot
+
+    def table_figures(self) -> dict:
+        from warehouse.commits import local_path
+        from warehouse.iceberg import load_table
+
+        tbl = load_table(self.catalog, "service_event")
+        return {"metadata_bytes": local_path(tbl.metadata_location).stat().st_size,
+                "manifests": len(tbl.current_snapshot().manifests(tbl.io)),
+                "table_snapshots": len(tbl.metadata.snapshots)}
+
+
+def _tiny_service_events(partner: str, day: dt.date, delivery_id: str, path) -> None:
+    """A staged service_event file of two rows (what its content is does not change a commit's cost)."""
+    from warehouse.iceberg import warehouse_schema
+    from warehouse.publish import write_parquet
+
+    schema = warehouse_schema("service_event")
+    given = {"event_id": [f"{delivery_id}-a", f"{delivery_id}-b"], "person_id": ["P1", "P2"],
+             "person_id_kind": ["hetu", "hetu"], "partner": [partner] * 2, "feed": ["bench"] * 2,
+             "event_date": [day] * 2, "status": ["completed"] * 2, "delivery_id": [delivery_id] * 2,
+             "delivery_date": [day] * 2}
+    columns = [pa.array(given[f.name], f.type) if f.name in given else pa.nulls(2, f.type) for f in schema]
+    write_parquet(pa.Table.from_arrays(columns, schema=schema), path)
+
+
+def _window_figures(times: list[float]) -> dict:
+    """Median and p95 (nearest rank) of commit times, in ms."""
+    ordered = sorted(times)
+    p95 = ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
+    return {"median_ms": statistics.median(ordered) * 1000, "p95_ms": p95 * 1000}
+
+
+def _expire_and_commit(grower: _Grower, keep: int, keep_days: int, window: int, echo) -> dict | None:
+    """Expire all but the newest ``keep`` snapshots, then time ``window`` more commits."""
+    from warehouse.iceberg import load_table
+
+    if grower.count <= keep:
+        echo(f"  expiry: {grower.count:,} snapshots are within {keep_days} days' worth ({keep:,}): nothing to "
+             "expire")
+        return None
+    tbl = load_table(grower.catalog, "service_event")
+    newest = sorted(tbl.metadata.snapshots, key=lambda s: s.sequence_number)[-keep]
+    started = time.perf_counter()
+    # Snapshots older than the oldest one kept; `older_than` is one pass, where `by_ids` would read the
+    # (deep-copied) metadata once per snapshot id.
+    tbl.maintenance.expire_snapshots().older_than(
+        dt.datetime.fromtimestamp(newest.timestamp_ms / 1000, dt.UTC)).commit()
+    expire_s = time.perf_counter() - started
+    figures = grower.table_figures()
+    echo(f"  expiry to the newest {keep:,} snapshots ({keep_days} days' worth) in {expire_s:.1f} s: "
+         f"{figures['table_snapshots']:,} snapshots left, metadata.json {figures['metadata_bytes'] / 1024:,.0f} KiB")
+    before = grower.count
+    while grower.count < before + window:
+        grower.commit()
+    after = {**_window_figures(grower.times[before:]), **grower.table_figures()}
+    echo(f"  {window} commits after the expiry: median {after['median_ms']:.0f} ms, p95 {after['p95_ms']:.0f} ms; "
+         f"metadata.json {after['metadata_bytes'] / 1024:,.0f} KiB, {after['manifests']} manifests")
+    return {"keep": keep, "expire_s": expire_s, "snapshots_left": figures["table_snapshots"], **after}
+
+
+@contextlib.contextmanager
+def _bench_place(kind: str, root):
+    """The catalog's Place for a bench run and a line saying where it is: SQLite under ``root``, or a fresh
+    PostgreSQL database, dropped on exit. Never the TESOMA_ICEBERG_* catalog of this shell."""
+    import os
+
+    import sqlalchemy as sa
+
+    from warehouse.iceberg import Place, WarehouseError
+
+    files = root / "warehouse" / "iceberg"
+    files.mkdir(parents=True, exist_ok=True)
+    ledger = f"sqlite:///{root / 'ledger.sqlite'}"
+    if kind == "sqlite":
+        yield Place(f"sqlite:///{files / 'catalog.sqlite'}", files.as_uri(), ledger), "SQLite, in the temp folder"
+        return
+    server = sa.engine.make_url(os.environ.get("TESOMA_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_SERVER)
+    name = f"tesoma_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server.set(database=server.database or "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'create database "{name}"'))
+        except sa.exc.OperationalError as exc:
+            raise WarehouseError(f"cannot create a bench database on {server.render_as_string()} "
+                                 f"({str(exc).splitlines()[0]}): start PostgreSQL, or set TESOMA_BENCH_POSTGRES_URL "
+                                 "to a server where the user may create databases") from exc
+        try:
+            catalog_url = server.set(database=name)
+            yield (Place(catalog_url.render_as_string(hide_password=False), files.as_uri(), ledger),
+                   f"PostgreSQL, database {catalog_url.render_as_string()}, dropped afterwards")
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+    finally:
+        admin.dispose()
+
+
+# --- the analysts' questions on the Iceberg views, against the old hive-partitioned views ---------------
+
+def analyst_questions(path=None) -> list[tuple[str, str]]:
+    """(title, SQL) of each worked question in docs/analysts.md, "Questions and their answers"."""
+    import re
+    from pathlib import Path
+
+    from tesoma.config import PROJECT_DIR
+
+    text = Path(path or PROJECT_DIR / "docs" / "analysts.md").read_text(encoding="utf-8")
+    section = text.split("## Questions and their answers", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"\*\*(\d+\. .*?)\*\*.*?```sql\n(.*?)```", section, re.S)
+
+
+def queries(repeats: int = 3, echo=print) -> dict:
+    """Time each worked question of docs/analysts.md on ``warehouse.connect()`` (the views over the current
+    warehouse state's files) against the same views built the old way (``read_parquet`` with
+    ``hive_partitioning`` over the very same files), and the view refresh, on the warehouse at
+    $TESOMA_DATA_ROOT (default ./data). Every figure is the median of ``repeats`` timed runs after one
+    untimed run; the new and the old view take turns, so a busy machine slows both alike."""
+    import tempfile
+
+    import duckdb
+
+    import warehouse
+    from tesoma import steps
+    from tesoma.config import settings
+    from warehouse import catalog, readers, states
+    from warehouse.iceberg import Place, WarehouseError
+    from warehouse.layout import Layout
+    from warehouse.ledger import Ledger
+
+    s = settings()
+    layout = Layout(s.data_root)
+    head = states.head(Ledger(s.ledger_url).engine) if s.data_root.is_dir() else states.EMPTY
+    if not head.snapshots:
+        raise WarehouseError(f"no published warehouse at {s.data_root}: run `make demo` first, or set "
+                             "TESOMA_DATA_ROOT to a data root with published deliveries")
+    echo(f"queries: the warehouse at {s.data_root} (state {head.state_id}); medians of {repeats} timed runs "
+         "after one untimed run")
+
+    views_s = _median_time(lambda: catalog.refresh(layout, s.ledger_url), repeats)
+    full_s = _median_time(lambda: steps.refresh_catalog(s), repeats)
+    echo(f"  view refresh (warehouse.catalog.refresh): {views_s * 1000:.0f} ms; steps.refresh_catalog (views, "
+         f"quality page, data docs): {full_s:.2f} s")
+
+    files = readers.files_for(Place.for_root(s.data_root, s.ledger_url), head)
+    echo(f"  old-style views: read_parquet(hive_partitioning) over the same {sum(map(len, files.values())):,} "
+         f"files of {len(files)} tables")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tesoma-bench-") as tmp, warehouse.connect(s.data_root) as new, \
+            duckdb.connect(f"{tmp}/old.duckdb") as old:
+        _old_style_views(old, files, head)
+        for title, sql in analyst_questions():
+            result = _time_question(title, sql, new, old, repeats)
+            results.append(result)
+            if "skipped" in result:
+                echo(f"  {_short(title)}: skipped ({result['skipped']})")
+                continue
+            echo(f"  {_short(title)}: {result['new_ms']:.1f} ms vs old {result['old_ms']:.1f} ms → "
+                 f"{result['ratio']:.2f}×{'' if result['same_answer'] else ' (THE ANSWERS DIFFER)'}")
+    ratios = [r["ratio"] for r in results if "ratio" in r]
+    if ratios:
+        echo(f"  ratio new/old: median {statistics.median(ratios):.2f}×, worst {max(ratios):.2f}× (target ≤ 1.2×)")
+    return {"state_id": head.state_id, "view_refresh_s": views_s, "refresh_catalog_s": full_s,
+            "questions": results}
+
+
+def _median_time(run, repeats: int) -> float:
+    run()
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def _old_style_views(con, files, state) -> None:
+    """The analysts' views as they were before Iceberg: every table ``read_parquet`` with
+    ``hive_partitioning`` (partner and delivery_date from the folder names), over ``files``."""
+    from warehouse import catalog
+
+    catalog.build_views(con, files, state)  # the derived views; the base views are then replaced
+    for table, paths in files.items():
+        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+        # Our own data files' paths; DuckDB cannot bind parameters in DDL.
+        con.execute(f"create or replace view {table} as select * from read_parquet([{listed}], "  # noqa: S608
+                    "hive_partitioning = true, hive_types = {'partner': varchar, 'delivery_date': date})")
+
+
+def _time_question(title: str, sql: str, new, old, repeats: int) -> dict:
+    import duckdb
+
+    try:
+        answers = [new.execute(sql).fetchall(), old.execute(sql).fetchall()]  # the untimed run
+    except duckdb.CatalogException as exc:  # a table this warehouse has no data for
+        return {"question": title, "skipped": str(exc).splitlines()[0]}
+    timings: dict[str, list[float]] = {"new": [], "old": []}
+    for _ in range(repeats):
+        for name, con in (("new", new), ("old", old)):
+            started = time.perf_counter()
+            con.execute(sql).fetchall()
+            timings[name].append(time.perf_counter() - started)
+    new_s, old_s = statistics.median(timings["new"]), statistics.median(timings["old"])
+    return {"question": title, "new_ms": new_s * 1000, "old_ms": old_s * 1000, "ratio": new_s / old_s,
+            "rows": len(answers[0]), "same_answer": sorted(answers[0], key=repr) == sorted(answers[1], key=repr)}
+
+
+def _short(title: str, width: int = 60) -> str:
+    return title if len(title) <= width else title[:width - 1] + "…"

@@ -9,6 +9,7 @@
 | ``TESOMA_CITY_REPORTING_URL`` | ``sqlite:///<data root>/sources/city_reporting.sqlite`` | the city's reporting DB |
 | ``TESOMA_RAW_RETENTION_DAYS`` | ``90`` | days an archived delivery (identifiable) is kept in ``raw/`` |
 | ``TESOMA_QUARANTINE_RETENTION_DAYS`` | ``30`` | days quarantined rows (identifiable) are kept |
+| ``TESOMA_SNAPSHOT_RETENTION_DAYS`` | ``400`` | days of warehouse history (snapshots) kept; tagged states for good |
 """
 
 from __future__ import annotations

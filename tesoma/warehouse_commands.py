@@ -61,12 +61,17 @@ def cmd_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from tesoma import steps
     from warehouse import migrate
 
     s = settings()
     result = migrate.migrate(s.data_root, s.ledger_url, echo=print)
     print(f"migrated {result['partitions']} partitions of {result['tables']} tables into Iceberg "
-          f"({result['skipped']} already there); warehouse state {result['state_id']}")
+          f"({result['skipped']} already there, {result.get('empty', 0)} empty left out); "
+          f"warehouse state {result['state_id']}")
+    if result["partitions"]:
+        views = steps.refresh_catalog(s)  # the old views read the folder that was just renamed
+        print(f"catalog refreshed: {', '.join(views)}")
     return 0
 
 

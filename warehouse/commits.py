@@ -93,7 +93,7 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
     try:
         with lean_transaction(tbl) as tx:
             if target is not None:
-                new_file = _data_file(tbl, tx.table_metadata, target)
+                new_file = data_file(tbl, tx.table_metadata, target)
             with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
                 for old in current:
                     overwrite.delete_data_file(old)
@@ -167,7 +167,7 @@ def place_file(change: PartitionChange, final: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _data_file(tbl, metadata, path: str):
+def data_file(tbl, metadata, path: str):
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
     return parquet_file_to_data_file(tbl.io, metadata, path)

@@ -1,4 +1,4 @@
-"""Upkeep of the warehouse as a whole: the analysts' catalog, the privacy audit, retention."""
+"""Upkeep of the warehouse as a whole: the analysts' catalog, the privacy audit, retention, history expiry."""
 
 from __future__ import annotations
 
@@ -83,3 +83,22 @@ def purge(now: dt.datetime | None = None, s: Settings | None = None) -> dict:
              purged["quarantine_folders"])
     return purged
 
+
+
+def expire_history(now: dt.datetime | None = None, s: Settings | None = None) -> dict:
+    """Expire the warehouse's history past ``TESOMA_SNAPSHOT_RETENTION_DAYS`` (default 400).
+
+    Snapshots that no kept warehouse state needs (the current state, tagged states, states younger than
+    the retention) are expired and the files no remaining snapshot references are deleted
+    (:func:`warehouse.history.expire`); the states that can no longer be read are marked expired.
+    """
+    from warehouse import history
+    from warehouse.iceberg import Place
+
+    s = s or settings()
+    keep_days = history.retention_days()
+    result = history.expire(Place.for_root(s.data_root, s.ledger_url), keep_days, echo=log.info, now=now)
+    log.info("history expiry (%d days kept): %d snapshot(s), %d state(s) expired; %d file(s) deleted (%.1f MB)",
+             keep_days, result["snapshots_expired"], result["states_expired"], result["files_deleted"],
+             result["bytes_deleted"] / 1e6)
+    return result
