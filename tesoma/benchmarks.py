@@ -409,7 +409,7 @@ def _expire_and_commit(grower: _Grower, keep: int, keep_days: int, window: int, 
         dt.datetime.fromtimestamp(newest.timestamp_ms / 1000, dt.UTC)).commit()
     expire_s = time.perf_counter() - started
     figures = grower.table_figures()
-    echo(f"  expiry to the newest {keep:,} snapshots ({keep_days} days' worth) in {expire_s:.1f} s: "
+    echo(f"  expiry to the newest {keep:,} snapshots ({keep_days} days' worth) in {expire_s:.2f} s: "
          f"{figures['table_snapshots']:,} snapshots left, metadata.json {figures['metadata_bytes'] / 1024:,.0f} KiB")
     before = grower.count
     while grower.count < before + window:

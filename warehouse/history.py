@@ -84,15 +84,16 @@ def _reads_as_time(name: str) -> bool:
 def tag(place: Place, name: str, state_id: int | None = None, note: str | None = None) -> states.State:
     """Pin a warehouse state (the current one by default) under ``name`` for good; returns the state.
 
-    The ledger's tag comes first: it is what keeps the state from expiry and what ``as_of`` reads, and it
-    never moves (tagging another state under the same name fails). The Iceberg tags follow, under the
-    warehouse lock so no expiry runs meanwhile. Tagging the same state again completes whatever is missing.
+    Under the warehouse lock, the ledger's tag (what keeps the state from expiry and what ``as_of`` reads; it
+    never moves) and an Iceberg tag on each table's snapshot of the state, committed together: if a table
+    cannot be tagged, the ledger's tag is not written either. Tagging the same state again is a no-op.
     """
     check_tag_name(name)
     engine = _ledger(place)
-    state = states.tag(engine, name, state_id, note)
     catalog = open_catalog(place)
-    with states.Publishing(engine, f"tag {name}"):
+    # One lock for both: an expiry never sees the state untagged after the tag was asked for.
+    with states.Publishing(engine, f"tag {name}") as session:
+        state = session.tag(name, state_id, note)
         for table, snapshot_id in sorted(state.snapshots.items()):
             _tag_table(load_table(catalog, table), table, name, snapshot_id, state.state_id)
     return state
@@ -108,8 +109,8 @@ def _tag_table(tbl, table: str, name: str, snapshot_id: int, state_id: int) -> N
         raise WarehouseError(
             f"table {identifier(table)} already has an Iceberg {ref.snapshot_ref_type.value} {name!r} on snapshot "
             f"{ref.snapshot_id}, not on snapshot {snapshot_id} of warehouse state {state_id}: another engine wrote "
-            "it (other engines must only read). The ledger's tag pins the state all the same; remove that ref and "
-            f"run `tesoma warehouse tag {name} --state {state_id}` again to tag the table in Iceberg too")
+            "it (other engines must only read). Nothing was tagged; remove that ref, or choose another name, and "
+            f"run `tesoma warehouse tag {name} --state {state_id}` again")
     if tbl.snapshot_by_id(snapshot_id) is None:
         raise WarehouseError(f"table {identifier(table)} no longer has snapshot {snapshot_id} of warehouse state "
                              f"{state_id}: restore the catalog database and warehouse/iceberg from the same "
@@ -134,12 +135,12 @@ def expire(place: Place, keep_days: int, echo: Callable[[str], object] = print,
     catalog = open_catalog(place)
     totals = {"snapshots_expired": 0, "states_expired": 0, "files_deleted": 0, "bytes_deleted": 0}
     with states.Publishing(engine, "expiry") as session:
-        history = states.all_states(engine)
+        recorded = states.all_states(engine)
         expired_before = _expired_state_ids(engine)
-        kept = [s for s in history if s.state_id == session.head.state_id or s.tags
+        kept = [s for s in recorded if s.state_id == session.head.state_id or s.tags
                 or (s.created_at is not None and s.created_at >= cutoff)]
         remaining: dict[str, set[int]] = {}
-        for table in _tables(catalog, history):
+        for table in _tables(catalog, recorded):
             tbl = load_table(catalog, table)
             protected = {s.snapshots[table] for s in kept if table in s.snapshots}
             protected |= {ref.snapshot_id for ref in tbl.metadata.refs.values()}  # main (current), tags, branches
@@ -159,14 +160,14 @@ def expire(place: Place, keep_days: int, echo: Callable[[str], object] = print,
     # an earlier run died before marking it). Marked after the lock is released: on SQLite the lock is the
     # ledger's write lock, which another connection's write would wait for.
     kept_ids = {s.state_id for s in kept}
-    unreadable = [s.state_id for s in history if s.state_id not in kept_ids and s.state_id not in expired_before
+    unreadable = [s.state_id for s in recorded if s.state_id not in kept_ids and s.state_id not in expired_before
                   and any(snap not in remaining.get(t, ()) for t, snap in s.snapshots.items())]
     states.mark_expired(engine, unreadable)
     totals["states_expired"] = len(unreadable)
     return totals
 
 
-def _tables(catalog, history: list[states.State]) -> list[str]:
+def _tables(catalog, recorded: list[states.State]) -> list[str]:
     """Every table in the catalog's namespace, and every table a state names (a missing one fails clearly)."""
     from pyiceberg.exceptions import NoSuchNamespaceError
 
@@ -174,7 +175,7 @@ def _tables(catalog, history: list[states.State]) -> list[str]:
         names = {ident[-1] for ident in catalog.list_tables(NAMESPACE)}
     except NoSuchNamespaceError:
         names = set()
-    return sorted(names | {t for s in history for t in s.snapshots})
+    return sorted(names | {t for s in recorded for t in s.snapshots})
 
 
 def _expired_state_ids(engine: sa.Engine) -> set[int]:
@@ -209,6 +210,14 @@ def _delete_unreferenced(tbl, fresh_since: dt.datetime) -> tuple[int, int]:
     than ``fresh_since``, then the data folders left empty; returns (files, bytes) deleted."""
     keep = referenced_files(tbl)
     location = local_path(tbl.location())
+    # Every file we think is referenced must be where we think it is; if one is not, our reading of the
+    # paths may be wrong, and deleting by it could destroy live data: stop instead.
+    log = {local_path(entry.metadata_file) for entry in tbl.metadata.metadata_log}  # kept, not read
+    missing = sorted(p for p in keep - log if p.is_relative_to(location) and not p.exists())
+    if missing:
+        raise WarehouseError(f"table {identifier(tbl.name()[-1])}: {len(missing)} file(s) its snapshots reference "
+                             f"are missing, e.g. {missing[0]}; expiry deletes nothing until they are back. Restore "
+                             "them from the backup of warehouse/iceberg (docs/operations.md, 'The warehouse')")
     files, size = 0, 0
     for folder in (location / "data", location / "metadata"):
         if not folder.is_dir():

@@ -209,7 +209,7 @@ def load_table(catalog, table: str, create: bool = False):
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     try:
-        return catalog.load_table(identifier(table))
+        return _with_name_mapping(catalog.load_table(identifier(table)))
     except (NoSuchTableError, NoSuchNamespaceError):
         if not create:
             raise WarehouseError(f"table {identifier(table)} is not in the Iceberg catalog: restore the catalog "
@@ -220,8 +220,22 @@ def load_table(catalog, table: str, create: bool = False):
                              "backup (docs/operations.md, 'The warehouse')") from exc
     catalog.create_namespace_if_not_exists(NAMESPACE)
     schema = iceberg_schema(warehouse_schema(table))
+    # Our Parquet files carry no Iceberg field ids: every reader (pyiceberg, Spark, Trino) maps their columns
+    # to the table's fields by name through the table's default name mapping.
+    properties = {**table_properties(table), NAME_MAPPING: schema.name_mapping.model_dump_json()}
     return catalog.create_table_if_not_exists(
-        identifier(table), schema, partition_spec=partition_spec(schema), properties=table_properties(table))
+        identifier(table), schema, partition_spec=partition_spec(schema), properties=properties)
+
+
+NAME_MAPPING = "schema.name-mapping.default"
+
+
+def _with_name_mapping(tbl):
+    """A table made before the name mapping was set gets it (once; a metadata-only commit)."""
+    if NAME_MAPPING not in tbl.properties:
+        with tbl.transaction() as tx:
+            tx.set_properties(**{NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()})
+    return tbl
 
 
 def _redact(url: str) -> str:

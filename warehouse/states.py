@@ -133,15 +133,19 @@ def _checked(row: sa.RowMapping) -> State:
 def tag(engine: sa.Engine, name: str, state_id: int | None = None, note: str | None = None) -> State:
     """Pin a state (the current one by default) under ``name``, for good. Tags are never moved."""
     with engine.begin() as conn:
-        state = _by_id(conn, state_id) if state_id is not None else _head(conn)
-        if state.state_id is None:
-            raise WarehouseError("nothing is published yet: there is no state to tag")
-        existing = conn.execute(sa.select(warehouse_tags.c.state_id).where(warehouse_tags.c.name == name)).scalar()
-        if existing is not None and existing != state.state_id:
-            raise WarehouseError(f"tag {name!r} already pins state {existing}; tags never move — choose a new name")
-        if existing is None:
-            conn.execute(warehouse_tags.insert().values(name=name, state_id=state.state_id,
-                                                        created_at=dt.datetime.now(dt.UTC), note=note))
+        return _tag(conn, name, state_id, note)
+
+
+def _tag(conn: sa.Connection, name: str, state_id: int | None, note: str | None) -> State:
+    state = _by_id(conn, state_id) if state_id is not None else _head(conn)
+    if state.state_id is None:
+        raise WarehouseError("nothing is published yet: there is no state to tag")
+    existing = conn.execute(sa.select(warehouse_tags.c.state_id).where(warehouse_tags.c.name == name)).scalar()
+    if existing is not None and existing != state.state_id:
+        raise WarehouseError(f"tag {name!r} already pins state {existing}; tags never move — choose a new name")
+    if existing is None:
+        conn.execute(warehouse_tags.insert().values(name=name, state_id=state.state_id,
+                                                    created_at=dt.datetime.now(dt.UTC), note=note))
     return state
 
 
@@ -197,6 +201,10 @@ class Publishing:
     def set_delivery(self, delivery_id: str, **values: object) -> None:
         self.conn.execute(deliveries.update().where(deliveries.c.delivery_id == delivery_id)
                           .values(**values, updated_at=dt.datetime.now(dt.UTC)))
+
+    def tag(self, name: str, state_id: int | None = None, note: str | None = None) -> State:
+        """:func:`tag` under the lock: an expiry cannot read the tags before this one and expire its state."""
+        return _tag(self.conn, name, state_id, note)
 
     def advance(self, snapshots: dict[str, int | None], delivery_id: str | None) -> State:
         """Record a new state: the head's snapshots with ``snapshots`` laid over (no row if nothing changed)."""

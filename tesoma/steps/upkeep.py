@@ -20,7 +20,7 @@ def refresh_catalog(s: Settings | None = None) -> list[str]:
     from tesoma import quality_report
 
     s, layout, _ = _context(s)
-    views = catalog.refresh(layout)
+    views = catalog.refresh(layout, s.ledger_url)
     quality_report.write(s)  # the data docs follow the catalog
     started = time.monotonic()
     index = data_docs.build(s)
