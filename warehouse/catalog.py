@@ -99,6 +99,7 @@ def _engine(url: str):
 
 def connect(layout: Layout, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """A connection to the catalog (``refresh`` first if it does not exist yet)."""
+    refuse_old_layout(layout.root)
     if not layout.catalog.exists():
         refresh(layout)
     return duckdb.connect(str(layout.catalog), read_only=read_only)

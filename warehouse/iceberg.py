@@ -204,6 +204,18 @@ def open_catalog(place: Place):
                              "(docs/operations.md, 'The warehouse')") from exc
 
 
+def require_catalog(place: Place, tables: dict[str, int]) -> None:
+    """Refuse to go on when the embedded catalog file is gone but the ledger records tables in it (opening
+    it would silently create an empty catalog)."""
+    if not tables or not place.is_embedded:
+        return
+    path = Path(place.catalog_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        raise WarehouseError(f"the Iceberg catalog {path} is missing, but the ledger's warehouse state records "
+                             f"tables in it ({', '.join(identifier(t) for t in sorted(tables))}): restore it and "
+                             "warehouse/iceberg from the same backup (docs/operations.md, 'The warehouse')")
+
+
 def load_table(catalog, table: str, create: bool = False):
     """The Iceberg table ``tesoma.<table>``; created (empty) when missing and ``create``."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
@@ -213,7 +225,8 @@ def load_table(catalog, table: str, create: bool = False):
     except (NoSuchTableError, NoSuchNamespaceError):
         if not create:
             raise WarehouseError(f"table {identifier(table)} is not in the Iceberg catalog: restore the catalog "
-                                 "from its backup, or rebuild it with `tesoma warehouse migrate`") from None
+                                 "database and warehouse/iceberg from the same backup (docs/operations.md, "
+                                 "'The warehouse')") from None
     except Exception as exc:
         raise WarehouseError(f"table {identifier(table)}: the Iceberg catalog or its metadata cannot be read "
                              f"({exc}); restore the catalog database and warehouse/iceberg from the same "

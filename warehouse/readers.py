@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from warehouse.commits import local_path
-from warehouse.iceberg import WarehouseError, identifier, load_table, open_catalog
+from warehouse.iceberg import WarehouseError, identifier, load_table, open_catalog, require_catalog
 from warehouse.states import State
 
 
@@ -32,16 +32,26 @@ def state_files(catalog, state: State) -> dict[str, list[Path]]:
         if missing:
             raise WarehouseError(f"table {identifier(table)}: {len(missing)} data file(s) of warehouse state "
                                  f"{state.state_id} are missing, e.g. {missing[0]}; restore them from the backup "
-                                 "of warehouse/iceberg, or rerun the delivery's feed and date (the file name starts "
-                                 "with the delivery id): `tesoma run --feed <feed> --date <date>`")
+                                 f"of warehouse/iceberg, or publish their delivery again: {_rerun(missing[0])}")
         if paths:
             files[table] = paths
     return files
 
 
+def _rerun(path: Path) -> str:
+    """The command that republishes a data file's delivery (its name starts with the delivery id,
+    ``<feed>-<partner>-<YYYYMMDD>-<sequence>-<sha>``)."""
+    parts = path.name.split("-")
+    if len(parts) >= 3 and parts[2].isdigit() and len(parts[2]) == 8:
+        day = f"{parts[2][:4]}-{parts[2][4:6]}-{parts[2][6:]}"
+        return f"`tesoma run --feed {parts[0]} --date {day}`"
+    return "`tesoma run --feed <feed> --date <date>` (the file name starts with the delivery id)"
+
+
 def files_for(place, state: State) -> dict[str, list[Path]]:
     if not state.snapshots:
         return {}
+    require_catalog(place, state.snapshots)
     return state_files(open_catalog(place), state)
 
 

@@ -82,8 +82,11 @@ def resolve(engine: sa.Engine, when: object) -> State:
                            .order_by(warehouse_states.c.state_id.desc()).limit(1)).mappings().first()
         if row is None:
             first = conn.execute(sa.select(sa.func.min(warehouse_states.c.created_at))).scalar()
-            raise WarehouseError(f"the warehouse had no state at {moment.isoformat()}"
-                                 + (f"; the first is from {first}" if first else "; nothing is published yet"))
+            if first is not None and first.tzinfo is None:
+                first = first.replace(tzinfo=dt.UTC)
+            raise WarehouseError(f"the warehouse had no state at {moment.isoformat()}" + (
+                f"; the first is from {first.astimezone(LOCAL_TIME).isoformat()}" if first
+                else "; nothing is published yet"))
         return _checked(row)
 
 

@@ -59,7 +59,9 @@ def _commit_tables(session: states.Publishing, layout, delivery: Delivery, s: Se
     if missing:
         raise FileNotFoundError(f"{delivery.delivery_id} has no staged {', '.join(missing)} (state {delivery.state}); "
                                 "run ingest first")
-    catalog = iceberg.open_catalog(iceberg.Place.for_root(layout.root))
+    place = iceberg.Place.for_root(layout.root)
+    iceberg.require_catalog(place, session.head.snapshots)
+    catalog = iceberg.open_catalog(place)
     snapshots = {}
     for table, path in staged.items():
         change = commits.PartitionChange(table, delivery.partner, delivery.delivery_date, path,
