@@ -67,6 +67,25 @@ def seed_runs(settings: Settings, echo=print) -> None:
     echo(f"  catalog → {state}")
 
 
+def has_published_data(settings: Settings) -> bool:
+    """Whether anything is published yet: the ledger has a warehouse state (one row read; a ledger not
+    created yet means no). A data root still in the pre-Iceberg layout stops here, saying to migrate it."""
+    import sqlalchemy as sa
+
+    from warehouse import states
+    from warehouse.iceberg import refuse_old_layout
+
+    refuse_old_layout(settings.data_root)
+    url = settings.ledger_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False  # not even a ledger (connecting would create an empty one)
+    engine = sa.create_engine(url)
+    try:
+        return sa.inspect(engine).has_table("warehouse_states") and states.head(engine).state_id is not None
+    finally:
+        engine.dispose()
+
+
 def healthy(timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{URL}/api/v2/monitor/health", timeout=timeout) as response:
@@ -84,7 +103,7 @@ def start(settings: Settings, echo=print, wait: float = 240) -> int:
         return 0
     subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if not any(settings.data_root.joinpath("warehouse").glob("harmonised/*")):
+    if not has_published_data(settings):
         echo("no demo data yet: running `tesoma demo` first …")
         subprocess.run([str(Path(sys.executable).with_name("tesoma")), "demo"], check=True, env=env)
     if not (settings.data_root / "airflow" / "seeded").exists():

@@ -6,7 +6,8 @@ Two ways to run it:
   API server as separate processes on a new PostgreSQL database (``orchestration.stack``) — on a new
   data root with ``--days`` of generated demo deliveries, backfills with ``airflow backfill create``
   twice (the second with ``--reprocess-behavior completed``, so every run really runs again), compares a
-  hash of the warehouse's Parquet files after each pass, stops everything and drops the database::
+  hash of the warehouse's current state (each table's Iceberg snapshot and its data files) after each
+  pass, stops everything and drops the database::
 
       .venv/bin/python scripts/airflow_backfill_check.py --postgres [--days 30] [--dag city_visits | --all-daily]
 
@@ -20,8 +21,9 @@ A date without a delivery does not wait in a backfill: ``wait_for_delivery`` app
 date, what its files in landing/ say: delivered — the run succeeds; not delivered — ``skip``: the run succeeds
 with ``wait_for_delivery`` skipped (the NGO feeds' Sundays), ``fail``: the run fails with it failed.
 
-Exit status 0 when every run of both passes ended as expected and the warehouse is byte-identical after the
-second; 1 when any run ended otherwise (or did not run), or the second pass changed something.
+Exit status 0 when every run of both passes ended as expected and the second committed nothing (the same
+warehouse state, byte-identical data files); 1 when any run ended otherwise (or did not run), or the second
+pass changed something.
 """
 
 from __future__ import annotations
@@ -44,12 +46,24 @@ from urllib.parse import quote
 PASS_TIMEOUT = 3600  # seconds; a 30-day pass takes minutes, a stuck scheduler is reported long before this
 
 
-def fingerprint(root: Path) -> tuple[str, int]:
-    """(hash of every published Parquet file, number of files) under the data root's warehouse."""
-    h = hashlib.sha256()
-    files = sorted((root / "warehouse" / "harmonised").rglob("*.parquet"))
+def fingerprint(root: Path, ledger_url: str | None = None) -> tuple[str, int]:
+    """(hash of the warehouse's current state, number of data files): every table's Iceberg snapshot as the
+    state records it and the path and bytes of every data file of those snapshots. A pass that commits
+    anything (even the same rows again) changes it."""
+    from warehouse import readers, states
+    from warehouse.iceberg import Place
+    from warehouse.ledger import Ledger
+
+    place = Place.for_root(root, ledger_url)
+    ledger = Ledger(place.ledger_url)
+    try:
+        state = states.head(ledger.engine)
+    finally:
+        ledger.engine.dispose()
+    h = hashlib.sha256(json.dumps(state.snapshots, sort_keys=True).encode())
+    files = sorted(p for paths in readers.files_for(place, state).values() for p in paths)
     for path in files:
-        h.update(str(path.relative_to(root)).encode() + path.read_bytes())
+        h.update(path.as_posix().encode() + path.read_bytes())
     return h.hexdigest(), len(files)
 
 
@@ -158,7 +172,7 @@ def check_running_ui(args: argparse.Namespace) -> int:
         wrong = unexpected_runs(lambda path: api("GET", path, token), dag, cadence, ours, expected)
         print(f"backfill {attempt} (id {backfill_id}): runs {count(r['state'] for r in ours)} "
               f"(expected {count(expected.values())}) in {time.monotonic() - started:.0f} s; "
-              f"warehouse {fp[1]} files, sha256 {fp[0][:16]}…")
+              f"warehouse state with {fp[1]} data files, sha256 {fp[0][:16]}…")
         if wrong or not ours:
             print("runs not as expected: " + ("; ".join(wrong) or "none in the range"), file=sys.stderr)
             return 1
@@ -312,7 +326,7 @@ def check_postgres(args: argparse.Namespace) -> int:
                 result = run_pass(stack, windows, expected, args.max_active_runs, number)
                 failures = task_failures(stack)[failed_before:]
                 passes.append(result)
-                prints.append(fingerprint(root))
+                prints.append(fingerprint(root, ledger_url))
                 summaries.append(ledger_summary(ledger_url, feeds))
                 seconds = max(r["seconds"] for r in result.values())
                 timings[f"pass {number}"] = seconds
@@ -321,7 +335,7 @@ def check_postgres(args: argparse.Namespace) -> int:
                           f"{count(expected[dag_id].values())}), {r['ran']} ran in this pass, {r['seconds']:.0f} s")
                     for line in r["unexpected"]:
                         print(f"  pass {number}: {dag_id} NOT AS EXPECTED {line}", flush=True)
-                print(f"  pass {number}: warehouse {prints[-1][1]} Parquet files, sha256 {prints[-1][0]}")
+                print(f"  pass {number}: warehouse state with {prints[-1][1]} data files, sha256 {prints[-1][0]}")
                 print(f"  pass {number}: ledger (feed, state): (deliveries, rows read, published, quarantined) "
                       f"{summaries[-1]}")
                 print(f"  pass {number}: failed task tries (retried): {len(failures)} {sorted(set(failures))}",
@@ -348,7 +362,7 @@ def check_postgres(args: argparse.Namespace) -> int:
     as_expected = all(not r["unexpected"] and r["ran"] == args.days for p in passes for r in p.values())
     unchanged = prints[0] == prints[1] and summaries[0] == summaries[1]
     print(f"every run of both passes ran and ended as its delivery says: {as_expected}")
-    print("second backfill changed nothing (Parquet hash and ledger accounting identical)" if unchanged
+    print("second backfill changed nothing (warehouse state hash and ledger accounting identical)" if unchanged
           else f"second backfill CHANGED the warehouse: {prints} {summaries}")
     return 0 if as_expected and unchanged and not left else 1
 

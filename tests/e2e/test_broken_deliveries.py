@@ -96,10 +96,8 @@ def test_too_many_bad_rows_reject_the_whole_delivery(data_root):
 def test_a_row_breaking_a_contract_rule_is_left_out_of_what_was_prepared_ahead(data_root):
     """Rows are harmonised and written while GX checks the rules; when a rule fails, that work is redone
     on the passing rows only, so the failing row is quarantined and not published."""
-    import pyarrow.parquet as pq
-
     from synthetic import generate
-    from warehouse.layout import Layout
+    from warehouse.readers import read_table
 
     generate(data_root, start=DAY, days=1, residents=400, seed=5, fault_rate=0.0)
     (path,) = (data_root / "landing" / "city" / "city_visits").glob("*.csv")
@@ -116,7 +114,8 @@ def test_a_row_breaking_a_contract_rule_is_left_out_of_what_was_prepared_ahead(d
     (delivery,) = Ledger(f"sqlite:///{data_root / 'ledger.sqlite'}").for_date("city_visits", DAY)
     assert result["state"] == delivery.state == "published"
     assert delivery.rows_quarantined == 1 and delivery.rows_published == delivery.rows_read - 1 > 10
-    partition = Layout(data_root).partition_dir("service_event", "city", DAY)
-    assert pq.read_metadata(partition / "part-0.parquet").num_rows == delivery.rows_published
+    published = read_table(data_root, "service_event", partner="city", delivery_date=DAY)
+    assert published.num_rows == delivery.rows_published
+    assert "ABCDE" not in published["home_postal_code"].to_pylist()
     report = json.loads((data_root / "quarantine" / "city" / delivery.delivery_id / "report.json").read_text())
     assert "postinumero" in json.dumps(report)

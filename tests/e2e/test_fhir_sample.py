@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from synthetic import generate
@@ -21,6 +20,7 @@ from tesoma.config import PROJECT_DIR, settings
 from tesoma.keys import load_key
 from transforms.pseudonymise import keyed_ids
 from warehouse.ledger import Ledger
+from warehouse.readers import read_table
 
 FEED, PARTNER = "mehilainen_fhir", "mehilainen"
 DAY = dt.date(2026, 10, 1)
@@ -65,8 +65,10 @@ def write_manifest(folder: Path) -> None:
 
 
 def published(data_root: Path, table: str) -> pa.Table:
-    part = data_root / "warehouse" / "harmonised" / table / f"partner={PARTNER}" / f"delivery_date={DAY}"
-    return pq.read_table(part / "part-0.parquet")
+    """The published rows of the day's partition of ``table``."""
+    rows = read_table(data_root, table, partner=PARTNER, delivery_date=DAY)
+    assert rows is not None, f"nothing is published in {table} for {PARTNER} on {DAY}"
+    return rows
 
 
 def event_ids(encounter_ids: list[str]) -> dict[str, str]:

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tesoma import audit
 from tesoma.cli import main
 from transforms.pseudonymise.detect import names_from, scan
+
+DAY = dt.date(2026, 10, 1)
+
+
+def publish(data_root: Path, table: str, partner: str, day: dt.date, rows: list[dict],
+            delivery_id: str = "d1") -> None:
+    """Publish ``rows`` as the partition (partner, day) of ``table`` the way a delivery's publish does:
+    a staged file, one Iceberg commit and a new warehouse state."""
+    import sqlalchemy as sa
+
+    from warehouse import commits, states
+    from warehouse.iceberg import Place, open_catalog, with_partition_columns
+    from warehouse.layout import Layout
+    from warehouse.ledger import prepare_schema
+    from warehouse.publish import write_parquet
+    from warehouse.schemas import TABLES
+
+    schema = TABLES[table]
+    staged = Layout(data_root).staging_file(table, delivery_id)
+    data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    write_parquet(with_partition_columns(table, data, partner, day), staged)
+    place = Place.for_root(data_root)
+    engine = sa.create_engine(place.ledger_url)
+    prepare_schema(engine, place.ledger_url)
+    change = commits.PartitionChange(table, partner, day, staged, delivery_id,
+                                     hashlib.sha256(staged.read_bytes()).hexdigest())
+    with states.Publishing(engine, delivery_id) as session:
+        snapshot = commits.replace_partition(open_catalog(place), change, session.head.snapshots.get(table))
+        session.advance({table: snapshot}, delivery_id)
+
+
+def event(person: str, i: int = 0, **values) -> dict:
+    """A service event of ``person`` on day ``i`` after DAY (only the columns the audit tests need)."""
+    return {"event_id": f"{person}-{i}", "person_id": person, "person_id_kind": "hetu", "partner": "city",
+            "feed": "city_visits", "event_start": dt.datetime(2026, 10, 1 + i, 8, tzinfo=dt.UTC),
+            "event_date": DAY + dt.timedelta(days=i), "delivery_id": "d1", **values}
 
 
 def test_detectors():
@@ -49,18 +89,13 @@ def test_audit_names_file_and_column_not_value(tmp_path, data_root, capsys):
 
 
 def test_k_anonymity_of_birth_year_sex_and_postal_code_over_persons(data_root):
-    import datetime as dt
-
     from tesoma.config import settings
     from warehouse import catalog
     from warehouse.layout import Layout
-    from warehouse.schemas import SERVICE_EVENT
 
     def events(person: str, birth_year: int, sex: str | None, postal_codes: list[str]) -> list[dict]:
-        return [{"event_id": f"{person}-{i}", "person_id": person, "person_id_kind": "hetu", "partner": "city",
-                 "feed": "city_visits", "event_start": dt.datetime(2026, 10, 1 + i, 8, tzinfo=dt.UTC),
-                 "event_date": dt.date(2026, 10, 1 + i), "birth_year": birth_year, "sex": sex,
-                 "home_postal_code": code, "delivery_id": "d1"} for i, code in enumerate(postal_codes)]
+        return [event(person, i, birth_year=birth_year, sex=sex, home_postal_code=code)
+                for i, code in enumerate(postal_codes)]
 
     rows = [
         *(e for p in ("p1", "p2", "p3", "p4", "p5") for e in events(p, 1980, "female", ["33310"])),
@@ -69,10 +104,7 @@ def test_k_anonymity_of_birth_year_sex_and_postal_code_over_persons(data_root):
         *events("p9", 1936, "female", ["33400"]),
         *events("n1", 1950, None, ["33310"]),  # an NGO member without sex: a class of its own
     ]
-    part = data_root / "warehouse" / "harmonised" / "service_event" / "partner=city" / "delivery_date=2026-10-01"
-    part.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{f.name: r.get(f.name) for f in SERVICE_EVENT} for r in rows],
-                                        schema=SERVICE_EVENT), part / "part-0.parquet")
+    publish(data_root, "service_event", "city", DAY, rows)
 
     assert str(audit.k_anonymity(settings())) == (
         "k-anonymity (birth_year, sex, home_postal_code) over 0 persons: nothing to measure")  # no catalog yet
@@ -83,3 +115,50 @@ def test_k_anonymity_of_birth_year_sex_and_postal_code_over_persons(data_root):
         10, 1, 4, 3)
     assert str(measured) == ("k-anonymity (birth_year, sex, home_postal_code) over 10 persons: smallest class 1; "
                              "4 persons in 3 classes under 5")
+
+
+def test_audit_reads_the_iceberg_tables_data_files_and_gets_through_their_metadata(data_root):
+    """The warehouse is Iceberg tables: Parquet data files, metadata JSON, Avro manifests and the catalog's
+    SQLite database. A leaked value is found in the data file's column; the rest is scanned without error."""
+    from tesoma.config import settings
+
+    publish(data_root, "service_event", "city", DAY, [event("p1", home_postal_code="asiakas 131052-308T"),
+                                                      event("p2", 1, home_postal_code="33310")])
+    warehouse = data_root / "warehouse"
+    files = [p for p in warehouse.rglob("*") if p.is_file()]
+    assert {".parquet", ".json", ".avro", ".sqlite"} <= {p.suffix for p in files}
+
+    findings, scanned = audit.run(settings(), [warehouse])
+
+    assert scanned == len(files)
+    (finding,) = findings
+    assert (finding.where, finding.kind, finding.count) == ("column home_postal_code", "identity_code", 1)
+    assert finding.path.suffix == ".parquet" and "partner=city/delivery_date=2026-10-01" in finding.path.as_posix()
+    targets = audit.default_targets(settings())
+    assert warehouse in targets and not [t for t in targets if t != warehouse and t.is_relative_to(warehouse)]
+
+
+def test_a_value_copied_into_a_manifest_is_found_there(data_root, monkeypatch):
+    """Manifests are compressed Avro: the audit decompresses them, so column bounds holding a value of the
+    data (what warehouse.iceberg.table_properties prevents for text) would be found."""
+    from tesoma.config import settings
+    from warehouse import iceberg
+
+    # Bounds for every column; ``feed`` gets Parquet statistics (one value per file), hence bounds.
+    monkeypatch.setattr(iceberg, "table_properties", lambda table: {"write.metadata.metrics.default": "full"})
+    publish(data_root, "service_event", "city", DAY, [event("p1", feed="asiakas 131052-308T")])
+
+    findings, _ = audit.run(settings(), [data_root / "warehouse"])
+
+    assert {(f.path.suffix, f.where, f.kind) for f in findings} == {
+        (".parquet", "column feed", "identity_code"), (".avro", "file", "identity_code")}
+
+
+def test_a_file_that_is_not_avro_is_reported_not_passed(tmp_path, data_root):
+    from tesoma.config import settings
+
+    broken = tmp_path / "manifest.avro"
+    broken.write_bytes(b"not avro at all")
+    findings, scanned = audit.run(settings(), [broken])
+    assert scanned == 1
+    assert [(f.where, f.kind) for f in findings] == [("file", "unreadable Avro (not an Avro container file)")]

@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
