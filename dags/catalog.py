@@ -26,14 +26,16 @@ DOC = f"""
 partition key `<partner>/<YYYY-MM-DD>` of a published delivery, and each key starts one run (the run's
 *partition key* shows which publication it follows; events arriving before the run starts are merged).
 
-**Tasks:** `refresh_catalog` rebuilds the DuckDB views in `warehouse/catalog.duckdb` over every
-published partition and rewrites the data docs (`docs/quality.md`) → `audit` scans the warehouse, docs
-and logs for identifying data. One run at a time; each rebuilds everything, so any run brings the
-catalog up to date and a missed run is repaired by the next.
+**Tasks:** `refresh_catalog` rebuilds the DuckDB views in `warehouse/catalog.duckdb` over the data
+files of the current *warehouse state* (the Iceberg snapshot of every table, advanced by each publish;
+the view `warehouse_state` says which) and rewrites the data docs (`docs/quality.md`) → `audit` scans the
+warehouse (data, Iceberg metadata and manifests), docs and logs for identifying data. One run at a
+time; each rebuilds everything, so any run brings the catalog up to date and a missed run is repaired by the next.
 
 **When it fails:**
-- *refresh_catalog failed:* usually a partition that cannot be read (the log names it) or the DuckDB file
-  locked by an analyst's writable session. The warehouse itself is intact; fix the cause and clear the
+- *refresh_catalog failed:* usually a data file or the Iceberg catalog missing or unreadable (the log
+  names the table and what to do; docs/operations.md, "The warehouse"), or the DuckDB file locked by an
+  analyst's writable session. The warehouse itself is intact; fix the cause and clear the
   task (or trigger the DAG by hand: it needs no partition key).
 - *Audit failed:* identifying data reached a shared place; the log names file and column (never the
   value). Stop sharing the warehouse and follow docs/privacy.md.

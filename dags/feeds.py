@@ -9,7 +9,9 @@ first one fails saying the date is not covered. A rejected delivery fails its ``
 the others still publish; ``report`` puts every delivery's row accounting in its log and the run's note
 and fails the run when anything failed (orchestration/delivery_tasks.py).
 
-`publish` emits an event on each harmonised table it wrote (an Airflow asset), with one partition key
+`publish` commits each delivery to the warehouse's Iceberg tables (one commit per table) and advances the
+warehouse state, so readers see a delivery all at once (tesoma/steps/publishing.py). It emits an event on
+each harmonised table it wrote (an Airflow asset), with one partition key
 `<partner>/<YYYY-MM-DD>` per published delivery; those events start the `catalog` DAG (dags/catalog.py).
 Each DAG has a deadline alert (`late_after` in config/feeds.yaml).
 
