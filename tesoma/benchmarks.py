@@ -502,8 +502,8 @@ def queries(repeats: int = 3, echo=print) -> dict:
     echo(f"queries: the warehouse at {s.data_root} (state {head.state_id}); medians of {repeats} timed runs "
          "after one untimed run")
 
-    views_s = _median_time(lambda: catalog.refresh(layout, s.ledger_url), repeats)
-    full_s = _median_time(lambda: steps.refresh_catalog(s), repeats)
+    views_s, full_s = _median_times([lambda: catalog.refresh(layout, s.ledger_url), lambda: steps.refresh_catalog(s)],
+                                    repeats)
     echo(f"  view refresh (warehouse.catalog.refresh): {views_s * 1000:.0f} ms; steps.refresh_catalog (views, "
          f"quality page, data docs): {full_s:.2f} s")
 
@@ -529,14 +529,18 @@ def queries(repeats: int = 3, echo=print) -> dict:
             "questions": results}
 
 
-def _median_time(run, repeats: int) -> float:
-    run()
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def _median_times(runs: list, repeats: int) -> list[float]:
+    """The median seconds of each of ``runs`` (callables) over ``repeats`` rounds after an untimed one; the
+    runs take turns within a round, so a machine getting busier slows them alike."""
+    for run in runs:
         run()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+    timings: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, spent in zip(runs, timings, strict=True):
+            started = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in timings]
 
 
 def _old_style_views(con, files, state) -> None:
@@ -556,16 +560,10 @@ def _time_question(title: str, sql: str, new, old, repeats: int) -> dict:
     import duckdb
 
     try:
-        answers = [new.execute(sql).fetchall(), old.execute(sql).fetchall()]  # the untimed run
+        answers = [new.execute(sql).fetchall(), old.execute(sql).fetchall()]
     except duckdb.CatalogException as exc:  # a table this warehouse has no data for
         return {"question": title, "skipped": str(exc).splitlines()[0]}
-    timings: dict[str, list[float]] = {"new": [], "old": []}
-    for _ in range(repeats):
-        for name, con in (("new", new), ("old", old)):
-            started = time.perf_counter()
-            con.execute(sql).fetchall()
-            timings[name].append(time.perf_counter() - started)
-    new_s, old_s = statistics.median(timings["new"]), statistics.median(timings["old"])
+    new_s, old_s = _median_times([lambda: new.execute(sql).fetchall(), lambda: old.execute(sql).fetchall()], repeats)
     return {"question": title, "new_ms": new_s * 1000, "old_ms": old_s * 1000, "ratio": new_s / old_s,
             "rows": len(answers[0]), "same_answer": sorted(answers[0], key=repr) == sorted(answers[1], key=repr)}
 

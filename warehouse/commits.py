@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow.parquet as pq
 
 from warehouse.iceberg import WarehouseError, identifier, load_table, warehouse_schema, with_partition_columns
+from warehouse.lean_metadata import lean_transaction
 
 
 class _NoMissingStatistics(logging.Filter):
@@ -44,29 +45,6 @@ class PartitionChange:
     staged: Path
     delivery_id: str
     content_sha256: str  # of the delivered file, as the ledger has it
-
-
-def lean_transaction(tbl):
-    """A pyiceberg transaction that computes the table metadata once per change instead of at every access.
-
-    pyiceberg 0.12's ``Transaction.table_metadata`` deep-copies the whole metadata (every snapshot) each
-    time it is read, about 16 times per commit: 200 ms per commit at 200 snapshots, growing linearly.
-    The metadata models are frozen, so reusing the copy until the next change is safe.
-    """
-    from pyiceberg.table import Transaction
-    from pyiceberg.table.update import update_table_metadata
-
-    class _LeanTransaction(Transaction):
-        _memo: tuple | None = None
-
-        @property
-        def table_metadata(self):
-            key = (id(self._table.metadata), len(self._updates))
-            if self._memo is None or self._memo[0] != key:
-                self._memo = (key, update_table_metadata(self._table.metadata, self._updates))
-            return self._memo[1]
-
-    return _LeanTransaction(tbl)
 
 
 def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | None) -> int | None:
@@ -94,11 +72,14 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
         with lean_transaction(tbl) as tx:
             if target is not None:
                 new_file = data_file(tbl, tx.table_metadata, target)
-            with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
+            update = tx.update_snapshot(snapshot_properties=summary)
+            # A new partition is an append that merges small manifests as they pile up (one per delivery
+            # otherwise); a correction replaces the files in an overwrite.
+            with (update.overwrite() if current else update.merge_append()) as change_files:
                 for old in current:
-                    overwrite.delete_data_file(old)
+                    change_files.delete_data_file(old)
                 if new_file is not None:
-                    overwrite.append_data_file(new_file)
+                    change_files.append_data_file(new_file)
     except CommitFailedException as exc:
         retries = tbl.properties.get("commit.retry.num-retries", "?")
         raise WarehouseError(f"table {identifier(change.table)}: the commit of {change.delivery_id} still conflicted "

@@ -115,7 +115,8 @@ def table_properties(table: str) -> dict[str, str]:
     props = {
         "format-version": "2",
         "write.parquet.compression-codec": "zstd",
-        # Manifests are merged as they accumulate so a commit reads a handful, not one per delivery.
+        # A new partition's commit merges the manifests as they accumulate (warehouse.commits), so a
+        # commit reads a handful, not one per delivery.
         "commit.manifest-merge.enabled": "true",
         "commit.manifest.min-count-to-merge": "50",
         # Old metadata.json files are deleted after each commit (the snapshots stay in the current one).
@@ -191,13 +192,13 @@ def partition_spec(schema):
 
 def open_catalog(place: Place):
     """The pyiceberg SQL catalog at ``place`` (its folder created for the embedded SQLite default)."""
-    from pyiceberg.catalog.sql import SqlCatalog
+    from warehouse.lean_metadata import lean_sql_catalog
 
     if place.is_embedded:
         Path(place.catalog_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     props = {"uri": place.catalog_url, "warehouse": place.warehouse}
     try:
-        return SqlCatalog(CATALOG_NAME, **props)
+        return lean_sql_catalog(CATALOG_NAME, **props)
     except Exception as exc:
         raise WarehouseError(f"cannot open the Iceberg catalog at {_redact(place.catalog_url)}: {exc}. Check "
                              "TESOMA_ICEBERG_CATALOG_URL, or restore the catalog database from its backup "
