@@ -207,8 +207,12 @@ def test_the_cli_prints_the_summary(old_root, capsys):
     assert cli.main(["warehouse", "migrate"]) == 0
 
     out = capsys.readouterr().out
-    assert "migrated 3 partitions of 2 tables into Iceberg (0 already there); warehouse state 1" in out
+    assert ("migrated 3 partitions of 2 tables into Iceberg (0 already there, 0 empty left out); warehouse "
+            "state 1") in out
     assert "service_event: 2 partitions added (5 rows), 0 already there" in out
+    assert "catalog refreshed: service_event, population" in out  # the old views read the renamed folder
     assert cli.main(["warehouse", "migrate"]) == 0
-    assert "migrated 0 partitions of 0 tables into Iceberg (0 already there); warehouse state 1" in \
-        capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "migrated 0 partitions of 0 tables into Iceberg (0 already there, 0 empty left out); warehouse state 1" \
+        in again
+    assert "catalog refreshed" not in again
