@@ -66,7 +66,7 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
     new_file = None
     if target is not None:
         place_file(change, _local(target))
-    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     try:
         with lean_transaction(tbl) as tx:
@@ -80,7 +80,7 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
                     change_files.delete_data_file(old)
                 if new_file is not None:
                     change_files.append_data_file(new_file)
-    except CommitFailedException as exc:
+    except (CommitFailedException, ValidationException) as exc:
         retries = tbl.properties.get("commit.retry.num-retries", "?")
         raise WarehouseError(f"table {identifier(change.table)}: the commit of {change.delivery_id} still conflicted "
                              f"with other writers after {retries} retries ({exc}); nothing of it is visible and the "
@@ -128,6 +128,8 @@ def place_file(change: PartitionChange, final: Path) -> None:
     """Copy the staged file to ``final`` (the partition columns added if an older staging lacks them),
     written beside it and renamed, so a file in place is always whole."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.*"):
+        stale.unlink(missing_ok=True)  # left by a publish killed while copying
     fd, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
     tmp = Path(name)
     try:

@@ -127,6 +127,10 @@ def table_properties(table: str) -> dict[str, str]:
         "commit.retry.min-wait-ms": "50",
         "commit.retry.max-wait-ms": "2000",
         "commit.retry.total-timeout-ms": "120000",
+        # A correction conflicts only with a writer of its own partition (the files it deletes must still
+        # be there), not with new files elsewhere in the table (pyiceberg's default: serializable).
+        "write.delete.isolation-level": "snapshot",
+        "write.update.isolation-level": "snapshot",
     }
     # Bounds of a text column would copy its values into every manifest: text gets counts only, and
     # pseudonyms nothing at all. Numbers, dates and the partition columns keep their bounds (file skipping).
@@ -245,10 +249,13 @@ NAME_MAPPING = "schema.name-mapping.default"
 
 
 def _with_name_mapping(tbl):
-    """A table made before the name mapping was set gets it (once; a metadata-only commit)."""
-    if NAME_MAPPING not in tbl.properties:
+    """A table made by an earlier version gets the properties added since, and the name mapping (once; a
+    metadata-only commit)."""
+    wanted = {**table_properties(tbl.name()[-1]), NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()}
+    missing = {k: v for k, v in wanted.items() if k not in tbl.properties}
+    if missing:
         with tbl.transaction() as tx:
-            tx.set_properties(**{NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()})
+            tx.set_properties(**missing)
     return tbl
 
 

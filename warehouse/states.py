@@ -164,6 +164,19 @@ def mark_expired(engine: sa.Engine, state_ids: list[int]) -> None:
                          .values(expired_at=dt.datetime.now(dt.UTC)))
 
 
+def _lock_row(engine: sa.Engine) -> None:
+    """The lock's row, created once in its own transaction: an UPDATE of a missing row locks nothing, and
+    publishers racing to INSERT it would fail on the primary key instead of waiting for each other."""
+    with engine.connect() as conn:
+        if conn.execute(sa.select(warehouse_lock.c.id).where(warehouse_lock.c.id == 1)).first() is not None:
+            return
+    try:
+        with engine.begin() as conn:
+            conn.execute(warehouse_lock.insert().values(id=1))
+    except sa.exc.IntegrityError:
+        pass  # another process created it first
+
+
 class Publishing:
     """The warehouse lock and the ledger transaction of one publish (or expiry, or migration).
 
@@ -178,13 +191,12 @@ class Publishing:
         self.head: State = EMPTY
 
     def __enter__(self) -> Publishing:
+        _lock_row(self.engine)
         self.conn = self.engine.connect()
         self._tx = self.conn.begin()
-        now = dt.datetime.now(dt.UTC)
-        taken = self.conn.execute(warehouse_lock.update().where(warehouse_lock.c.id == 1)
-                                  .values(taken_at=now, holder=self.holder[:200])).rowcount
-        if not taken:
-            self.conn.execute(warehouse_lock.insert().values(id=1, taken_at=now, holder=self.holder[:200]))
+        # The row lock (PostgreSQL, MariaDB) or the database's write lock (SQLite) is held until the end.
+        self.conn.execute(warehouse_lock.update().where(warehouse_lock.c.id == 1)
+                          .values(taken_at=dt.datetime.now(dt.UTC), holder=self.holder[:200]))
         self.head = _head(self.conn)
         return self
 
