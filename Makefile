@@ -4,6 +4,10 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
+# Installed packages get their bytecode at install time. Where PYTHONDONTWRITEBYTECODE is set (these
+# machines set it), every process otherwise compiles every module it imports from source, again and again:
+# importing pyiceberg's catalog took 5.5 s instead of 1.1 s, and every Airflow task paid such costs.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup demo test test-deps lint airflow airflow-stop clean
 

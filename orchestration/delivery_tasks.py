@@ -201,6 +201,16 @@ def _build_data_docs() -> None:
         log.exception("Data Docs could not be built now; the catalog DAG builds them on its next run")
 
 
+def _warehouse_state() -> str:
+    """Which warehouse state readers now see (a figure quoted with it is reproducible: ``--as-of``)."""
+    from tesoma.config import settings
+    from warehouse import states
+    from warehouse.ledger import Ledger
+
+    state = states.head(Ledger(settings().ledger_url).engine)
+    return f"warehouse state {state.state_id} (`tesoma query --as-of {state.state_id}` reads it again)"
+
+
 def report_run(feed: str, delivery_date: dt.date, context: Any) -> list[dict]:
     """The run's last task: the accounting of its deliveries in the log and the run's note; fails when
     any task of the run failed, is skipped when nothing was delivered (a skipped wait)."""
@@ -223,6 +233,9 @@ def report_run(feed: str, delivery_date: dt.date, context: Any) -> list[dict]:
         lines.append(f"NOT COVERED: {why}")
     elif failed and not rows:
         lines.append("FAILED before any delivery was landed: see the first failed task's log")
+    published = [r for r in rows if r["state"] == "published"]
+    if published:
+        head += f"; {_warehouse_state()}"
     note = "\n\n".join([head, *lines, table(rows)] if rows else [head, *lines])
     for line in lines:
         (log.error if line.startswith(("REJECTED", "NOT")) else log.warning)("%s", line)

@@ -251,7 +251,9 @@ NAME_MAPPING = "schema.name-mapping.default"
 def _with_name_mapping(tbl):
     """A table made by an earlier version gets the properties added since, and the name mapping (once; a
     metadata-only commit)."""
-    wanted = {**table_properties(tbl.name()[-1]), NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()}
+    name = tbl.name()[-1]
+    wanted = {**(table_properties(name) if name in TABLES else {}),
+              NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()}
     missing = {k: v for k, v in wanted.items() if k not in tbl.properties}
     if missing:
         with tbl.transaction() as tx:

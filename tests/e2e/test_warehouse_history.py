@@ -210,6 +210,18 @@ def test_query_as_of_prints_the_count_before_the_correction(history, monkeypatch
 
 
 @pytest.mark.e2e
+def test_shell_as_of_answers_from_the_state_before_the_correction(history, monkeypatch, capsys):
+    point_at(monkeypatch, history.root)
+    typed = iter(["select count(*) as events", "from service_event;", ".quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+
+    assert main(["shell", "--as-of", str(history.before.state_id)]) == 0
+    out = capsys.readouterr().out
+    assert f"(warehouse state {history.before.state_id})" in out.splitlines()[0]
+    assert re.search(rf"events\s+{history.original.events}\b", out), out
+
+
+@pytest.mark.e2e
 def test_every_commit_names_its_delivery_and_the_delivered_content(history):
     place = Place.for_root(history.root)
     cat, ledger = open_catalog(place), Ledger(place.ledger_url)
