@@ -119,6 +119,9 @@ def table_properties(table: str) -> dict[str, str]:
         # commit reads a handful, not one per delivery.
         "commit.manifest-merge.enabled": "true",
         "commit.manifest.min-count-to-merge": "50",
+        # Small merged manifests: a correction rewrites the manifest holding the partition it replaces, and
+        # at pyiceberg's 8 MiB that was every file of the table (p95 1.2 s at 5,000 snapshots).
+        "commit.manifest.target-size-bytes": str(256 * 1024),
         # Old metadata.json files are deleted after each commit (the snapshots stay in the current one).
         "write.metadata.delete-after-commit.enabled": "true",
         "write.metadata.previous-versions-max": "20",
