@@ -239,13 +239,16 @@ def load_table(catalog, table: str, create: bool = False):
         raise WarehouseError(f"table {identifier(table)}: the Iceberg catalog or its metadata cannot be read "
                              f"({exc}); restore the catalog database and warehouse/iceberg from the same "
                              "backup (docs/operations.md, 'The warehouse')") from exc
-    catalog.create_namespace_if_not_exists(NAMESPACE)
     schema = iceberg_schema(warehouse_schema(table))
     # Our Parquet files carry no Iceberg field ids: every reader (pyiceberg, Spark, Trino) maps their columns
     # to the table's fields by name through the table's default name mapping.
     properties = {**table_properties(table), NAME_MAPPING: schema.name_mapping.model_dump_json()}
-    return catalog.create_table_if_not_exists(
-        identifier(table), schema, partition_spec=partition_spec(schema), properties=properties)
+    try:
+        catalog.create_namespace_if_not_exists(NAMESPACE)
+        return catalog.create_table_if_not_exists(
+            identifier(table), schema, partition_spec=partition_spec(schema), properties=properties)
+    except Exception:  # another process created it first (a unique violation, worded by each driver)
+        return _with_name_mapping(catalog.load_table(identifier(table)))
 
 
 NAME_MAPPING = "schema.name-mapping.default"
@@ -254,13 +257,19 @@ NAME_MAPPING = "schema.name-mapping.default"
 def _with_name_mapping(tbl):
     """A table made by an earlier version gets the properties added since, and the name mapping (once; a
     metadata-only commit)."""
+    from pyiceberg.exceptions import CommitFailedException
+
     name = tbl.name()[-1]
     wanted = {**(table_properties(name) if name in TABLES else {}),
               NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()}
+    wanted.pop("format-version")  # a field of the metadata, not a property, once the table exists
     missing = {k: v for k, v in wanted.items() if k not in tbl.properties}
     if missing:
-        with tbl.transaction() as tx:
-            tx.set_properties(**missing)
+        try:
+            with tbl.transaction() as tx:
+                tx.set_properties(**missing)
+        except CommitFailedException:
+            tbl.refresh()  # another process upgraded it at the same moment
     return tbl
 
 
