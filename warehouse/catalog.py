@@ -88,13 +88,9 @@ STATE_COMMENT = ("The warehouse state these views show (every table's Iceberg sn
 
 
 def _engine(url: str):
-    import sqlalchemy as sa
+    from warehouse.ledger import Ledger
 
-    from warehouse.ledger import prepare_schema
-
-    engine = sa.create_engine(url)
-    prepare_schema(engine, url)
-    return engine
+    return Ledger(url).engine
 
 
 def connect(layout: Layout, read_only: bool = True) -> duckdb.DuckDBPyConnection:

@@ -56,8 +56,8 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
     rows = pq.read_metadata(change.staged).num_rows
     target = data_file_path(tbl, change) if rows else None
     if sorted(f.file_path for f in current) == ([target] if target else []):
-        if target is not None and not _local(target).exists():
-            place_file(change, _local(target))  # deleted behind the catalog's back: the same bytes again
+        if target is not None and not local_path(target).exists():
+            place_file(change, local_path(target))  # deleted behind the catalog's back: the same bytes again
         return base_snapshot_id  # already published: no new snapshot
     if not current and target is None:
         return base_snapshot_id
@@ -65,7 +65,7 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
                "tesoma.partition": f"{change.partner}/{change.delivery_date.isoformat()}"}
     new_file = None
     if target is not None:
-        place_file(change, _local(target))
+        place_file(change, local_path(target))
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     try:
@@ -164,14 +164,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _local(uri: str) -> Path:
+def local_path(uri: str) -> Path:
+    """A ``file://`` URI of a data file as a local path (DuckDB reads the files directly)."""
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):
         raise WarehouseError(f"warehouse location {uri} is not a local path; TESOMA_ICEBERG_WAREHOUSE must be "
                              "a file:// URL (object stores are not supported yet)")
     return Path(unquote(parsed.path))
-
-
-def local_path(uri: str) -> Path:
-    """A ``file://`` URI of a data file as a local path (DuckDB reads the files directly)."""
-    return _local(uri)

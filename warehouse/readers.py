@@ -60,13 +60,13 @@ def read_table(data_root: Path, table: str, partner: str | None = None, delivery
     """The published rows of ``table`` (one partition when ``partner``/``delivery_date`` are given) at
     ``state`` (default: the current one), as an Arrow table; None when nothing is published there."""
     import pyarrow.dataset as ds
-    import sqlalchemy as sa
 
     from warehouse import states
     from warehouse.iceberg import Place
+    from warehouse.ledger import Ledger
 
     place = Place.for_root(Path(data_root), ledger_url)
-    state = state or states.head(sa.create_engine(place.ledger_url))
+    state = state or states.head(Ledger(place.ledger_url).engine)
     paths = files_for(place, state).get(table, [])
     if partner is not None:
         paths = [p for p in paths if p.parent.parent.name == f"partner={partner}"]

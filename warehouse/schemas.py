@@ -1,7 +1,8 @@
 """Canonical (harmonised) tables as code: one Arrow schema per table, a description per column.
 
-The descriptions are stored as Parquet field metadata, become DuckDB column comments and the data
-dictionary in ``docs/``. Refine here, then regenerate the docs.
+The descriptions are stored as Parquet field metadata and become the Iceberg fields' docs, DuckDB column
+comments and the data dictionary in ``docs/`` (``warehouse.iceberg.describe_warehouse``). Refine here,
+then regenerate the docs.
 """
 
 from __future__ import annotations
@@ -138,8 +139,3 @@ TABLES: dict[str, pa.Schema] = {
     "cost_month": COST_MONTH,
     "population": POPULATION,
 }
-
-
-def describe(table: str) -> list[tuple[str, str, str]]:
-    """(column, type, description) rows, for docs and catalog comments."""
-    return [(f.name, str(f.type), (f.metadata or {}).get(b"description", b"").decode()) for f in TABLES[table]]

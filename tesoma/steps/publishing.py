@@ -37,7 +37,7 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
         if ledger_newest(siblings).delivery_id != delivery_id:
             session.set_delivery(delivery_id, state="superseded", rows_published=0)
             return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
-        snapshots = _commit_tables(session, layout, delivery, s)
+        snapshots = _commit_tables(session, layout, delivery)
         state = session.advance(snapshots, delivery_id)
         rows = delivery.rows_read - delivery.rows_quarantined
         for older in siblings:
@@ -51,7 +51,7 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
             "warehouse_state": state.state_id}
 
 
-def _commit_tables(session: states.Publishing, layout, delivery: Delivery, s: Settings) -> dict[str, int | None]:
+def _commit_tables(session: states.Publishing, layout, delivery: Delivery) -> dict[str, int | None]:
     """One commit per table (none where the partition already holds the staged rows)."""
     tables = pipeline(delivery.feed).tables
     staged = {t: layout.staging_file(t, delivery.delivery_id) for t in tables}
