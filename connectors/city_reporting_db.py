@@ -56,10 +56,13 @@ def extract(url: str, since: dt.datetime | None, until: dt.datetime,
     engine = sa.create_engine(url)
     try:
         table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
-        missing = [c for c in contract.column_names if c not in table.c]
-        if missing:
-            raise RuntimeError(f"the reporting table {TABLE} lacks column(s) {missing}; the contract needs them")
-        query = sa.select(*[table.c[c] for c in contract.column_names]).where(table.c[UPDATED_AT] <= until)
+        missing = [c.name for c in contract.columns if c.name not in table.c]
+        required = [name for name in missing if contract.column(name).required]
+        if required:
+            raise RuntimeError(f"the reporting table {TABLE} lacks column(s) {required}; the contract needs them")
+        # An optional column the city has not added yet is read as empty, as in a CSV without it.
+        selected = [table.c[c] if c in table.c else sa.null().label(c) for c in contract.column_names]
+        query = sa.select(*selected).where(table.c[UPDATED_AT] <= until)
         if since is not None:
             query = query.where(table.c[UPDATED_AT] > since)
         query = query.order_by(table.c[UPDATED_AT], table.c[contract.source_id_column])

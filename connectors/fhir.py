@@ -49,7 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -71,6 +71,8 @@ HETU_SYSTEM = "urn:oid:1.2.246.21"
 MRN_SYSTEM = "https://mehilainen.fi/fhir/sid/mrn"
 VISIT_NUMBER_SYSTEM = "https://mehilainen.fi/fhir/sid/kaynti"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+CARE_NEED_ASSESSED = "https://tesoma.example/fhir/StructureDefinition/care-need-assessed"
+"""The Encounter extension (valueDateTime) that carries when the care need was assessed (see the contract)."""
 
 _NDJSON = re.compile(r"^(?P<type>[A-Za-z]+)(?:\.\d+)?\.ndjson$")
 # FHIR instant / dateTime with a time: the offset is mandatory (R4 2.24.0.1), so a naive time is invalid.
@@ -529,6 +531,10 @@ def encounter_row(encounter: dict, patients: dict[str, PatientFields],
         "period_start": _typed_instant("period_start", period.get("start"), errors),
         "period_end": _typed_instant("period_end", period.get("end"), errors),
         "participant_type": _occupation(encounter.get("participant")),
+        "practitioner_id": practitioner_id(encounter.get("participant")),
+        "priority_code": _first_code(encounter.get("priority")),
+        "care_need_assessed": _typed_instant("care_need_assessed", _extension_value(
+            encounter, CARE_NEED_ASSESSED, "valueDateTime"), errors),
         "hetu": patient.hetu,
         "patient_local_id": patient.local_id,
         "name_family": patient.name_family,
@@ -591,6 +597,37 @@ def _occupation(participants: object) -> str | None:
                 if coding.get("system") != PARTICIPATION_TYPE and _text(coding.get("code")):
                     return _text(coding["code"])
     return None
+
+
+def practitioner_id(participants: object) -> str | None:
+    """The performing practitioner's id: of the primary performer (PPRF), else of the first participant with
+    an individual. ``Practitioner/<id>`` (also absolute or versioned) gives ``<id>``; a conditional reference
+    ``Practitioner?identifier=<system>|<value>`` (Synthea's bulk exports) gives ``<system>|<value>``; else
+    ``individual.identifier`` as ``<system>|<value>``. Pseudonymised on arrival."""
+    people = [_dict(p) for p in _list(participants) if _dict(_dict(p).get("individual"))]
+
+    def is_primary(participant: dict) -> bool:
+        return any(_dict(coding).get("system") == PARTICIPATION_TYPE and _dict(coding).get("code") == "PPRF"
+                   for concept in _list(participant.get("type")) for coding in _list(_dict(concept).get("coding")))
+
+    chosen = next((p for p in people if is_primary(p)), people[0] if people else None)
+    if chosen is None:
+        return None
+    individual = _dict(chosen.get("individual"))
+    reference = individual.get("reference")
+    if isinstance(reference, str) and reference.startswith("Practitioner?identifier="):
+        return _text(unquote(reference.removeprefix("Practitioner?identifier=")))
+    found = reference_id(reference, "Practitioner")
+    if found is not None:
+        return found
+    identifier = _dict(individual.get("identifier"))
+    value = _text(identifier.get("value"))
+    return f"{_text(identifier.get('system')) or ''}|{value}" if value else None
+
+
+def _extension_value(resource: dict, url: str, kind: str) -> object:
+    """The ``value[x]`` of the resource's first extension with ``url`` (None when absent)."""
+    return next((_dict(e).get(kind) for e in _list(resource.get("extension")) if _dict(e).get("url") == url), None)
 
 
 def _typed_instant(column: str, value: object, errors: list[str]) -> dt.datetime | None:

@@ -22,7 +22,11 @@ from open_data_contract_standard.model import OpenDataContractStandard
 CONTRACTS_DIR = Path(__file__).resolve().parent
 """The contracts of the checkout; ``TESOMA_CONTRACTS_DIR`` names another folder (see :func:`contracts_dir`)."""
 
-CLASSIFICATIONS = {"identity_code", "partner_local_id", "direct_identifier", "quasi_identifier", "internal"}
+CLASSIFICATIONS = {"identity_code", "partner_local_id", "staff_identifier", "direct_identifier", "quasi_identifier",
+                   "internal"}
+"""``staff_identifier``: the partner's own id of the professional (staff member) who gave the service. Not a
+resident's identifier, but it identifies an employee: ``transforms/pseudonymise`` replaces it by a keyed
+``professional_id`` in a domain of its own, and the raw value goes no further."""
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 
@@ -47,6 +51,9 @@ class Column:
     timezone: str | None = None
     tags: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # other header names partners use for this column (ODCS ``synonyms``)
+    not_after: str | None = None
+    """Another column this (time) column may not be later than, e.g. the care-need assessment and the visit
+    it led to (the column's ODCS ``customProperties``: ``notAfter``). Checked when both are present."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,13 @@ def _feed_contract(odcs: OpenDataContractStandard, path: Path) -> FeedContract:
         if custom.get(key) is not None and custom[key] not in names:
             raise fail(f"{key} {custom[key]!r} is not a column")
     source_id = custom.get("sourceIdColumn")
-    for kind in ("identity_code", "partner_local_id"):
+    by_name = {c.name: c for c in columns}
+    for c in columns:
+        if c.not_after is not None and (c.not_after not in by_name or c.not_after == c.name
+                                        or by_name[c.not_after].logical_type != c.logical_type):
+            raise fail(f"column {c.name}: notAfter {c.not_after!r} must name another column of the same "
+                       f"logicalType ({c.logical_type})")
+    for kind in ("identity_code", "partner_local_id", "staff_identifier"):
         if sum(c.classification == kind for c in columns) > 1:
             raise fail(f"at most one column may be classified {kind}")
     return FeedContract(
@@ -204,6 +217,7 @@ def _column(prop, fail) -> Column:
         timezone=_timezone(prop, fail),
         tags=tuple(prop.tags or ()),
         aliases=tuple(s.synonym for s in prop.synonyms or () if s.synonym),
+        not_after=_custom(prop.customProperties).get("notAfter"),  # type: ignore[arg-type]
     )
 
 

@@ -18,6 +18,9 @@ from expectations.contract_suite import rules
 
 
 def _failing(table: pa.Table, name: str, kwargs: dict) -> pa.Array:
+    if name == "ExpectColumnPairValuesAToBeGreaterThanB":  # A >= B (or A > B); a missing value passes
+        compare = pc.greater_equal if kwargs.get("or_equal") else pc.greater
+        return pc.invert(pc.fill_null(compare(table[kwargs["column_A"]], table[kwargs["column_B"]]), True))
     values = table[kwargs["column"]]
     present = pc.is_valid(values)
     if name == "ExpectColumnValuesToNotBeNull":

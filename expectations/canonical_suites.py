@@ -23,6 +23,7 @@ ENUMS = {
     "status": ["completed", "cancelled", "no_show"],
     "sex": ["male", "female"],
     "person_id_kind": ["hetu", "temporary", "partner_local"],
+    "urgency": ["urgent", "non_urgent"],
 }
 UNIQUE = {"service_event": ["event_id"]}
 
@@ -46,6 +47,12 @@ def rules(table: str) -> list[tuple[str, dict, dict]]:
                     {"column_A": "event_year", "column_B": "birth_year", "or_equal": True,
                      "ignore_row_if": "either_value_is_missing"},
                     {"rule": "event_before_birth_year", "column": "event_date", "severity": "warning"}))
+        # The contracts quarantine an assessment after the visit; this watches the UTC conversion (a local
+        # time in a clock change) and any feed whose contract lacks the rule.
+        out.append(("ExpectColumnPairValuesAToBeGreaterThanB",
+                    {"column_A": "event_start", "column_B": "assessment_time", "or_equal": True,
+                     "ignore_row_if": "either_value_is_missing"},
+                    {"rule": "assessment_after_event", "column": "assessment_time", "severity": "warning"}))
     return out
 
 

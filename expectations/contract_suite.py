@@ -37,7 +37,18 @@ def rules(contract: contracts.FeedContract) -> list[tuple[str, dict, dict]]:
             out.append(("ExpectColumnValuesToBeBetween",
                         {"column": c.name, "min_value": c.minimum, "max_value": c.maximum},
                         {"rule": "range", "column": c.name, "advice": f"the value must be {range_text(c)}"}))
+        if c.not_after:
+            out.append(("ExpectColumnPairValuesAToBeGreaterThanB",
+                        {"column_A": c.not_after, "column_B": c.name, "or_equal": True,
+                         "ignore_row_if": "either_value_is_missing"},
+                        {"rule": "not_after", "column": c.name, "advice": not_after_text(c)}))
     return out
+
+
+def not_after_text(c: contracts.Column) -> str:
+    """What a partner does about a value later than the one it must precede."""
+    return (f"{c.name} must be at or before {c.not_after} of the same row; correct whichever time is wrong "
+            f"(or leave {c.name} empty if it is not known)")
 
 
 def suite_for(contract: contracts.FeedContract) -> gx.ExpectationSuite:

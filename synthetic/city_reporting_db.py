@@ -53,6 +53,9 @@ def kaynnit_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("asiakasmaksu", sa.Numeric(8, 2, asdecimal=False)),
         sa.Column("lisatieto", sa.Text),
         sa.Column("paivitetty", _LOCAL_TIMESTAMP, nullable=False),
+        sa.Column("ammattihenkilo_id", sa.String(10)),
+        sa.Column("hoidon_tarve_arvioitu", _LOCAL_TIMESTAMP),
+        sa.Column("kiireellisyys", sa.String(1)),
         sa.Index("ix_kaynnit_paivitetty", "paivitetty"),
     )
 

@@ -23,6 +23,20 @@ days about a tenth of that (on-call primary care and emergency dental care). Abo
 changed later (a diagnosis corrected or added, a visit marked cancelled after all); the change is a new
 version of the same ``kaynti_id`` with a later ``paivitetty``. A day's extract holds every version whose
 ``paivitetty`` falls on that day; the city's reporting database holds the latest version of each visit.
+
+Who and when, for continuity of care and waiting times (drawn from streams of their own, so the visits
+themselves are the same as without them):
+
+- ``ammattihenkilo_id``: each unit has a staff of a few professionals per group (:data:`STAFF`). A client
+  has a named professional per unit and group ("omalääkäri", "omahoitaja") and sees them with probability
+  :data:`NAMED_PROFESSIONAL_SHARE`, else another professional of the same unit and group.
+- ``hoidon_tarve_arvioitu`` and ``kiireellisyys`` (AvoHILMO's K urgent / E non-urgent): recorded for
+  primary care, dental care and counselling visits (:data:`ASSESSED_SERVICES`), except for about one in
+  ten where the assessment was not recorded; clinic (neuvola) check-ups are booked at the previous visit
+  and carry none. Urgent visits happen the day of the assessment or the next; non-urgent ones 0–30 days
+  after it, about two thirds within 7 days and nine in ten within 14 (THL's reported waits for
+  non-urgent primary-care physician visits have been of that order). Weekend and holiday visits are on-call
+  care: urgent. The assessment is always before the visit starts.
 """
 
 from __future__ import annotations
@@ -60,6 +74,9 @@ COLUMNS = (
     "asiakasmaksu",
     "lisatieto",
     "paivitetty",
+    "ammattihenkilo_id",
+    "hoidon_tarve_arvioitu",
+    "kiireellisyys",
 )
 FINNISH_DATETIME = "%d.%m.%Y %H:%M"
 
@@ -185,6 +202,20 @@ NOTES = (
 )
 NOTE_SHARE = 0.18
 
+STAFF = {  # unit → professional group → how many professionals of the group work there
+    "TESOMA_TK": {"LAAK": 8, "SH": 10},
+    "TESOMA_SHT": {"HLAAK": 5, "SUUHYG": 4},
+    "TESOMA_NEU": {"TH": 8, "LAAK": 2},
+    "TESOMA_SOS": {"SOSTT": 4, "SOHJ": 5, "SH": 3, "TH": 2},
+}
+NAMED_PROFESSIONAL_SHARE = 0.65
+ASSESSED_SERVICES = {"TK_VO": 0.30, "SHT": 0.15, "SOSNEU": 0.08, "HYVNEU": 0.05}
+"""Services that record a care-need assessment, with the share of their working-day visits assessed urgent."""
+UNRECORDED_ASSESSMENT_SHARE = 0.10
+URGENT, NON_URGENT = "K", "E"
+NON_URGENT_WAIT_DAYS = ((0.66, 0, 7), (0.24, 8, 14), (0.10, 15, 30))
+"""(share, first, last day): the days from a non-urgent assessment to the visit."""
+
 
 @dataclass(frozen=True)
 class Visit:
@@ -204,6 +235,9 @@ class Visit:
     asiakasmaksu_cents: int
     lisatieto: str
     paivitetty: dt.datetime
+    ammattihenkilo_id: str = ""
+    hoidon_tarve_arvioitu: dt.datetime | None = None
+    kiireellisyys: str = ""
 
     def csv_row(self) -> list[str]:
         """The row as the CSV export writes it (Finnish dates, decimal comma)."""
@@ -229,14 +263,18 @@ class Visit:
             format_euros(self.asiakasmaksu_cents),
             self.lisatieto,
             self.paivitetty.strftime(FINNISH_DATETIME),
+            self.ammattihenkilo_id,
+            self.hoidon_tarve_arvioitu.strftime(FINNISH_DATETIME) if self.hoidon_tarve_arvioitu else "",
+            self.kiireellisyys,
         ]
 
     def database_row(self) -> dict[str, object]:
         """The row as the reporting database holds it (native types; empty text as NULL)."""
         row = dict(zip(COLUMNS, self.csv_row(), strict=True))
-        for name in ("diagnoosi", "diagnoosi_luokitus", "lisatieto"):
+        for name in ("diagnoosi", "diagnoosi_luokitus", "lisatieto", "ammattihenkilo_id", "kiireellisyys"):
             row[name] = row[name] or None
         row.update(
+            hoidon_tarve_arvioitu=self.hoidon_tarve_arvioitu,
             alkuaika=self.alkuaika,
             paivitetty=self.paivitetty,
             kesto_min=self.kesto_min,
@@ -283,6 +321,28 @@ def _choose(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
+class _Staff:
+    """The units' professionals, and each client's named professional per unit and group."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        numbers = rng.sample(range(100_000, 1_000_000), sum(sum(g.values()) for g in STAFF.values()))
+        self.ids = {unit: {group: [f"H{numbers.pop()}" for _ in range(n)] for group, n in groups.items()}
+                    for unit, groups in STAFF.items()}
+        self.named: dict[tuple[int, str, str], str] = {}
+
+    def professional(self, resident: Resident, unit: str, group: str) -> str:
+        staff = self.ids[unit][group]
+        rng = self.rng
+        key = (resident.number, unit, group)
+        named = self.named.get(key)
+        if named is None:
+            named = self.named[key] = rng.choice(staff)
+        if rng.random() < NAMED_PROFESSIONAL_SHARE or len(staff) == 1:
+            return named
+        return rng.choice([s for s in staff if s != named])
+
+
 class _Simulation:
     def __init__(self, population: Population, days: list[dt.date], seed: int) -> None:
         self.population = population
@@ -293,6 +353,8 @@ class _Simulation:
         self.scale = len(population.residents) / 16_000
         self.pending_updates: dict[dt.date, list[str]] = {}
         self.latest: dict[str, Visit] = {}
+        self.staff = _Staff(stream(seed, "city_visits", "staff"))
+        self.waits = stream(seed, "city_visits", "assessment")
 
     def _new_id(self) -> str:
         kaynti_id = f"K{self.next_id:09d}"
@@ -308,6 +370,28 @@ class _Simulation:
         else:
             minutes = rng.randrange(8 * 60, 16 * 60, 15)
         return dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minutes)
+
+    def _assessment(self, day: dt.date, service: str, start: dt.datetime) -> tuple[dt.datetime | None, str]:
+        """When the care need was assessed and how urgent it was judged (none for unassessed services)."""
+        rng = self.waits
+        urgent_share = ASSESSED_SERVICES.get(service)
+        if urgent_share is None or rng.random() < UNRECORDED_ASSESSMENT_SHARE:
+            return None, ""
+        if not is_working_day(day) or rng.random() < urgent_share:
+            if rng.random() < 0.75:  # the same day, up to a few hours before
+                return start - dt.timedelta(minutes=rng.randrange(20, 240, 5)), URGENT
+            previous_day = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(8, 0))
+            return previous_day + dt.timedelta(minutes=rng.randrange(0, 11 * 60, 5)), URGENT
+        roll, days = rng.random(), 0
+        for share, first, last in NON_URGENT_WAIT_DAYS:
+            if roll < share:
+                days = rng.randint(first, last)
+                break
+            roll -= share
+        if days == 0:
+            return start - dt.timedelta(minutes=rng.randrange(30, 300, 5)), NON_URGENT
+        office = dt.datetime.combine(day - dt.timedelta(days=days), dt.time(8, 0))
+        return office + dt.timedelta(minutes=rng.randrange(0, 8 * 60, 5)), NON_URGENT
 
     def _diagnosis(self, service: str) -> tuple[str, str]:
         rng = self.rng
@@ -354,6 +438,7 @@ class _Simulation:
         else:
             updated = start + dt.timedelta(minutes=duration + rng.randrange(5, 95, 5))
         updated = min(updated, dt.datetime.combine(day, dt.time(23, 55)))
+        assessed, urgency = self._assessment(day, service_code, start)
         return Visit(
             kaynti_id=self._new_id(),
             resident=resident,
@@ -369,6 +454,9 @@ class _Simulation:
             asiakasmaksu_cents=self._fee(resident, day, service_code, mode, group, tila),
             lisatieto=note,
             paivitetty=updated,
+            ammattihenkilo_id=self.staff.professional(resident, service.unit, group),
+            hoidon_tarve_arvioitu=assessed,
+            kiireellisyys=urgency,
         )
 
     def _updated_version(self, visit: Visit, day: dt.date) -> Visit:

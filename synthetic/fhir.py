@@ -29,6 +29,14 @@ MENTAL        mental-health reception (psychologist) primary_care
 inpatient (rare). The practitioner's occupation is the second ``participant.type``, a SNOMED CT code
 (physician, nurse, dentist, physiotherapist, psychologist). Times carry the Helsinki offset (``+03:00``
 in summer time, ``+02:00`` in winter).
+
+The performer is ``participant.individual`` → ``Practitioner/<id>``: each customer has a named
+practitioner per occupation and sees them with probability :data:`NAMED_PRACTITIONER_SHARE` (continuity of
+care). The care-need assessment is ``Encounter.priority`` (v3-ActPriority: EM for emergencies, UR urgent,
+R routine) and the Encounter extension :data:`CARE_NEED_ASSESSED` (valueDateTime, before the visit);
+about one encounter in ten has neither (follow-ups booked by the professional). Routine visits come 0–30
+days after the assessment, most within a week (a private clinic's queue is short); urgent ones the same
+day or the next.
 """
 
 from __future__ import annotations
@@ -57,6 +65,14 @@ PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType
 SNOMED = "http://snomed.info/sct"
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 RESOURCE_TYPES = ("Patient", "Encounter", "Condition")
+ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
+CARE_NEED_ASSESSED = "https://tesoma.example/fhir/StructureDefinition/care-need-assessed"
+NAMED_PRACTITIONER_SHARE = 0.65
+UNASSESSED_SHARE = 0.10
+URGENT_SHARE = 0.25
+ROUTINE_WAIT_DAYS = ((0.80, 0, 7), (0.15, 8, 14), (0.05, 15, 30))
+"""(share, first, last day): the days from a routine assessment to the visit."""
+PRIORITIES = {"EM": "emergency", "UR": "urgent", "R": "routine"}
 
 WEEKDAY_ENCOUNTERS_PER_16000 = (150, 250)
 OTHER_DAY_SHARE = 0.12
@@ -187,6 +203,9 @@ class _Clinic:
         self.scale = len(population.residents) / 16_000
         self.practitioners = {o: [uuid4(self.rng) for _ in range(12)] for o in OCCUPATIONS}
         self.next_number = self.rng.randint(10_000_000, 20_000_000)
+        # Streams of their own: the encounters themselves are the same as without these details.
+        self.care = stream(seed, PARTNER, "care")
+        self.named: dict[tuple[str, str], str] = {}
 
     def day(self, day: dt.date) -> tuple[list[dict], list[dict], list[dict]]:
         rng = self.rng
@@ -256,12 +275,13 @@ class _Clinic:
                         },
                         {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": text},
                     ],
-                    "individual": {"reference": f"Practitioner/{rng.choice(self.practitioners[occupation])}"},
+                    "individual": {"reference": f"Practitioner/{self._performer(customer, occupation, rng)}"},
                 }
             ],
             "period": {"start": iso_with_offset(start), "end": iso_with_offset(end)},
             "serviceProvider": {"display": "Mehiläinen Tesoma"},
         }
+        encounter.update(self._assessment(day, start, encounter_class))
         diagnoses: list[dict] = []
         if not cancelled and rng.random() < 0.75:
             count = 2 if rng.random() < 0.15 else 1
@@ -269,6 +289,41 @@ class _Clinic:
             for icd in dict.fromkeys(clinical_codes.pick(rng, codes) for _ in range(count)):
                 diagnoses.append(self._condition(icd, customer, encounter_id, start, end))
         return encounter, diagnoses
+
+    def _performer(self, customer: Customer, occupation: str, rng: random.Random) -> str:
+        """The practitioner: the customer's named one for the occupation, or another that day."""
+        staff = self.practitioners[occupation]
+        drawn = rng.choice(staff)  # any practitioner of the occupation (the main stream's draw, as before)
+        named = self.named.get((customer.patient_id, occupation))
+        if named is None:
+            named = self.named[(customer.patient_id, occupation)] = self.care.choice(staff)
+        return named if self.care.random() < NAMED_PRACTITIONER_SHARE else drawn
+
+    def _assessment(self, day: dt.date, start: dt.datetime, encounter_class: str) -> dict:
+        """``priority`` and the care-need-assessed extension of an encounter (none for about one in ten)."""
+        rng = self.care
+        if rng.random() < UNASSESSED_SHARE:
+            return {}
+        start_utc = start.astimezone(dt.UTC)
+        if encounter_class == "EMER" or not is_working_day(day) or rng.random() < URGENT_SHARE:
+            priority = "EM" if encounter_class == "EMER" else "UR"
+            assessed = start_utc - dt.timedelta(minutes=rng.randrange(15, 20 * 60, 5))
+        else:
+            priority, roll, days = "R", rng.random(), 0
+            for share, first, last in ROUTINE_WAIT_DAYS:
+                if roll < share:
+                    days = rng.randint(first, last)
+                    break
+                roll -= share
+            if days == 0:
+                assessed = start_utc - dt.timedelta(minutes=rng.randrange(30, 300, 5))
+            else:
+                office = local(day - dt.timedelta(days=days), dt.time(8, 0))
+                assessed = office + dt.timedelta(minutes=rng.randrange(0, 8 * 60, 5))
+        return {
+            "priority": {"coding": [{"system": ACT_PRIORITY, "code": priority, "display": PRIORITIES[priority]}]},
+            "extension": [{"url": CARE_NEED_ASSESSED, "valueDateTime": iso_with_offset(assessed)}],
+        }
 
     def _condition(
         self, icd: str, customer: Customer, encounter_id: str, start: dt.datetime, end: dt.datetime

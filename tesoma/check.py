@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import contracts
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, NotADelivery, ReadReport, shown_name
 from expectations.arrow_rules import row_failures
+from expectations.contract_suite import not_after_text
 from tesoma.feed_config import load as feed_registry
 from tesoma.feeds import connector_for
 from tesoma.quarantine import ADVICE, rule_of
@@ -89,6 +90,8 @@ def check_file(feed: str, path: Path) -> tuple[list[Problem], list[str], int | N
             advice = ADVICE.get(rule, "")
             if rule == "allowed_values" and column:
                 advice = f"use one of the agreed codes: {', '.join(contract.column(column).allowed or ())}"
+            elif rule == "not_after" and column:
+                advice = not_after_text(contract.column(column))
             elif rule == "pattern" and column:
                 advice = f"the value must match the agreed format {contract.column(column).pattern}"
             problems.append(Problem(row, column, rule, advice))

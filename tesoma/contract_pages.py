@@ -16,6 +16,7 @@ _TYPE = {"string": "text", "integer": "whole number", "number": "number", "date"
 _CLASSIFICATION = {
     "identity_code": "identity code — pseudonymised on arrival",
     "partner_local_id": "your own person id — pseudonymised on arrival",
+    "staff_identifier": "your staff id of the professional — pseudonymised on arrival (a domain of its own)",
     "direct_identifier": "identifying — dropped on arrival, never stored downstream",
     "quasi_identifier": "kept (area statistics)",
     "internal": "",

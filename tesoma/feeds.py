@@ -47,12 +47,14 @@ class FeedPipeline:
         codes = c.columns_classified("identity_code")
         local = c.columns_classified("partner_local_id")
         direct = tuple(c.columns_classified("direct_identifier"))
+        staff = c.columns_classified("staff_identifier")
         if not codes and not local:
             return IdentitySpec(identity_code=None, direct_identifiers=direct) if direct else None
         return IdentitySpec(
             identity_code=codes[0] if codes else None, direct_identifiers=direct,
             event_time=c.event_time_column, source_id=c.source_id_column, partner=partner,
             partner_local_id=local[0] if local else None,
+            staff_id=staff[0] if staff else None,
         )
 
     def harmonise(self, table: pa.Table, settings: Settings, partner: str,

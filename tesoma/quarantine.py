@@ -28,6 +28,8 @@ ADVICE = {
     "pattern": "the value does not have the agreed format",
     "allowed_values": "use one of the codes agreed in the contract",
     "range": "the value is outside the agreed range",
+    "not_after": "the time is later than the time it must precede (e.g. a care-need assessment after the visit); "
+                 "correct whichever time is wrong, or leave the later-recorded one empty if it is not known",
     "not_a_date_time": "write a real date and time in the agreed format (see the feed's page)",
     "not_a_date": "write a real calendar date in the agreed format (see the feed's page)",
     "dangling_reference": "the record refers to a resource missing from the delivery (e.g. an Encounter's "

@@ -39,6 +39,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) the tests that use the shared services
+    (PostgreSQL's and MariaDB's ``test`` databases, Airflow stacks) run one after another in one worker, so
+    they never meet in a database; everything else is spread over both workers beside them."""
+    for item in items:
+        uses_services = {"postgres_url", "mariadb_url"} & set(getattr(item, "fixturenames", ()))
+        if "tests/integration/" in item.nodeid or item.get_closest_marker("integration") or uses_services:
+            item.add_marker(pytest.mark.xdist_group("services"))
+
+
 def service_available(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):

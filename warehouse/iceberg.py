@@ -105,7 +105,9 @@ def with_partition_columns(table: str, data: pa.Table, partner: str, delivery_da
     n = data.num_rows
     constants = {"partner": pa.array([partner] * n, pa.string()),
                  "delivery_date": pa.array([delivery_date] * n, pa.date32())}
-    columns = [data.column(f.name) if f.name in data.column_names else constants[f.name]
+    # A file staged before a nullable column was added to the schema holds none of it: null there.
+    columns = [data.column(f.name) if f.name in data.column_names
+               else constants[f.name] if f.name in constants or not f.nullable else pa.nulls(n, f.type)
                for f in warehouse_schema(table)]
     return pa.Table.from_arrays(columns, schema=warehouse_schema(table))
 
@@ -255,21 +257,47 @@ NAME_MAPPING = "schema.name-mapping.default"
 
 
 def _with_name_mapping(tbl):
-    """A table made by an earlier version gets the properties added since, and the name mapping (once; a
-    metadata-only commit)."""
+    """A table made by an earlier version gets the columns and properties added since, and the name mapping
+    (once; metadata-only commits)."""
     from pyiceberg.exceptions import CommitFailedException
 
     name = tbl.name()[-1]
-    wanted = {**(table_properties(name) if name in TABLES else {}),
-              NAME_MAPPING: tbl.schema().name_mapping.model_dump_json()}
+    if name in TABLES:
+        tbl = _with_new_columns(tbl, name)
+    mapping = tbl.schema().name_mapping.model_dump_json()
+    wanted = {**(table_properties(name) if name in TABLES else {}), NAME_MAPPING: mapping}
     wanted.pop("format-version")  # a field of the metadata, not a property, once the table exists
-    missing = {k: v for k, v in wanted.items() if k not in tbl.properties}
+    missing = {k: v for k, v in wanted.items() if k not in tbl.properties
+               or (k == NAME_MAPPING and tbl.properties[k] != mapping)}  # columns were added: map them too
     if missing:
         try:
             with tbl.transaction() as tx:
                 tx.set_properties(**missing)
         except CommitFailedException:
             tbl.refresh()  # another process upgraded it at the same moment
+    return tbl
+
+
+def _with_new_columns(tbl, name: str):
+    """Schema evolution: the canonical columns a table made by an earlier version lacks are added (optional,
+    at the end; Iceberg gives them new field ids). Files written before read them as null."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    have = {f.name for f in tbl.schema().fields}
+    new = [f for f in warehouse_schema(name) if f.name not in have]
+    if not new:
+        return tbl
+    required = [f.name for f in new if not f.nullable]
+    if required:
+        raise WarehouseError(f"table {identifier(name)} lacks the required column(s) {', '.join(required)}, which "
+                             "cannot be added to existing rows: migrate the table (warehouse.migrate)")
+    try:
+        with tbl.update_schema() as update:
+            for f in new:
+                doc = (f.metadata or {}).get(b"description", b"").decode() or None
+                update.add_column(f.name, _iceberg_type(f.type), doc=doc)
+    except CommitFailedException:
+        tbl.refresh()  # another process added them at the same moment
     return tbl
 
 

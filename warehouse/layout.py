@@ -2,7 +2,8 @@
 
 ``landing/`` is the partners'; we never modify it. ``raw/`` and ``quarantine/`` may hold identifiable
 data and are restricted. ``staging/`` holds pseudonymised, harmonised data waiting to be published.
-``warehouse/`` holds only pseudonymised data and is what analysts read.
+``warehouse/`` holds only pseudonymised data and is what analysts read. ``restricted/`` holds the exact
+marts behind the scorecard; ``published/`` only what disclosure control let through.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ class Layout:
     @property
     def catalog(self) -> Path:
         return self.warehouse / "catalog.duckdb"
+
+    @property
+    def restricted(self) -> Path:
+        """The scorecard's restricted layer: exact, person-level marts (``marts.duckdb``), dbt's working
+        files. Pseudonymous but undisclosed: only disclosure control (``scorecard.disclosure``) reads it
+        to publish."""
+        return self.root / "restricted"
+
+    @property
+    def published(self) -> Path:
+        """Disclosure-controlled publications, one folder per publication (tables, report, manifest)."""
+        return self.root / "published"
 
     def landing_dir(self, partner: str, feed: str) -> Path:
         return self.landing / partner / feed

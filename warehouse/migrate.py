@@ -218,8 +218,11 @@ def _delivery_of(table: str, path: Path) -> tuple[str, int] | str | None:
     canonical = TABLES[table]
     try:
         schema = pq.read_schema(path)
+        # A nullable column added to the canonical table later (schema evolution) may be missing: the
+        # Iceberg table reads it as null from such a file.
         wrong = [f.name for f in canonical
-                 if f.name not in schema.names or not schema.field(f.name).type.equals(f.type)]
+                 if (f.name not in schema.names and not f.nullable)
+                 or (f.name in schema.names and not schema.field(f.name).type.equals(f.type))]
         if wrong:
             return (f"its columns {', '.join(wrong)} are missing or not of the canonical type of {table} — move "
                     "the file out of the warehouse folder and rerun its feed and date after the migration")

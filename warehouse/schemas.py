@@ -55,6 +55,17 @@ SERVICE_EVENT = pa.schema(
         _f("client_fee_eur", pa.decimal128(9, 2), "Client fee charged, euros."),
         _f("source_updated_at", UTC, "When the partner last updated the record, UTC; the latest version wins."),
         _f("delivery_id", pa.string(), "Ledger id of the delivery this version came in.", False),
+        # Added for the alliance scorecard (continuity of care, waiting times). Tables created before keep
+        # working: the warehouse adds the columns on load and older files read them as null.
+        _f("professional_id", pa.string(),
+           "Pseudonym of the professional who saw the person: keyed hash of the partner's staff id in a "
+           "domain of its own (professional:<partner>), never linkable to person_id. Null where not recorded."),
+        _f("assessment_time", UTC,
+           "When the care need was assessed (hoidon tarpeen arviointi), UTC; at or before event_start. Null "
+           "where not recorded."),
+        _f("urgency", pa.string(),
+           "Urgency set at the care-need assessment: urgent | non_urgent. Null when not recorded or unmapped."),
+        _f("urgency_source", pa.string(), "The partner's own urgency code, as delivered."),
     ],
     metadata={"description": "One row per person-level service contact and delivered version."},
 )

@@ -375,7 +375,8 @@ def free_text_columns(contract) -> list[str]:
     formula would break those rules anyway), not dropped (direct identifiers) nor pseudonymised."""
     return [c.name for c in contract.columns
             if c.logical_type == "string" and not c.allowed and not c.pattern
-            and c.classification not in ("identity_code", "partner_local_id", "direct_identifier")]
+            and c.classification not in ("identity_code", "partner_local_id", "staff_identifier",
+                                         "direct_identifier")]
 
 
 def unstage(staged: dict[str, Path]) -> None:

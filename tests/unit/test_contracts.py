@@ -199,13 +199,30 @@ def test_every_rule_has_meta_for_the_partner():
     contract = contracts.load("city_visits")
     for name, kwargs, meta in rules(contract):
         assert name.startswith("ExpectColumn")
-        assert meta["column"] == kwargs["column"]
-        assert meta["rule"] in {"required", "unique", "pattern", "allowed_values", "range"}
+        assert meta["column"] == kwargs.get("column", kwargs.get("column_B"))
+        assert meta["rule"] in {"required", "unique", "pattern", "allowed_values", "range", "not_after"}
         assert meta["advice"]
 
 
+def test_assessment_may_not_be_after_the_visit():
+    """The contract's ``notAfter`` becomes a rule comparing the two columns of a row, blanks passing."""
+    got = [(kwargs, meta["column"]) for name, kwargs, meta in rules(contracts.load("city_visits"))
+           if meta["rule"] == "not_after"]
+    assert got == [({"column_A": "alkuaika", "column_B": "hoidon_tarve_arvioitu", "or_equal": True,
+                     "ignore_row_if": "either_value_is_missing"}, "hoidon_tarve_arvioitu")]
+
+
+def test_not_after_must_name_a_column_of_the_same_type(tmp_path):
+    def edit(raw):
+        prop = next(p for p in raw["schema"][0]["properties"] if p["name"] == "hoidon_tarve_arvioitu")
+        prop["customProperties"] = [{"property": "notAfter", "value": "kesto_min"}]
+    broken(tmp_path, edit)
+    expect_error("city_visits", tmp_path, "notAfter 'kesto_min' must name another column of the same logicalType")
+
+
 def test_pattern_and_range_rules():
-    by_rule = {(meta["rule"], kwargs["column"]): kwargs for _, kwargs, meta in rules(contracts.load("city_visits"))}
+    by_rule = {(meta["rule"], kwargs.get("column")): kwargs
+               for _, kwargs, meta in rules(contracts.load("city_visits"))}
     assert by_rule[("pattern", "postinumero")]["regex"] == r"^\d{5}$"
     assert by_rule[("range", "kesto_min")] == {"column": "kesto_min", "min_value": 0, "max_value": 1440}
     assert by_rule[("range", "asiakasmaksu")] == {"column": "asiakasmaksu", "min_value": 0, "max_value": 1000}

@@ -12,7 +12,7 @@ import pytest
 
 import contracts
 from connectors.base import DeliveryRejected, ReadReport
-from connectors.fhir import MANIFEST, read_export, reference_id
+from connectors.fhir import CARE_NEED_ASSESSED, MANIFEST, practitioner_id, read_export, reference_id
 from synthetic import fhir as generator
 from tesoma.config import PROJECT_DIR
 from tesoma.feeds import connector_for
@@ -123,7 +123,8 @@ def test_rows_flatten_encounter_patient_and_conditions(tmp_path):
         "service_type_code": "GP", "encounter_type_code": None,
         "period_start": dt.datetime(2026, 10, 1, 5, 30, tzinfo=UTC),  # +03:00 → UTC
         "period_end": dt.datetime(2026, 10, 1, 5, 50, tzinfo=UTC),
-        "participant_type": "309343006", "hetu": "010180-123A", "patient_local_id": "MH1",
+        "participant_type": "309343006", "practitioner_id": None, "priority_code": None,
+        "care_need_assessed": None, "hetu": "010180-123A", "patient_local_id": "MH1",
         "name_family": "Testinen", "name_given": "Äijö Ilmari", "address_line": "Testikatu 1, B 2",
         "telecom": "+358 40 0000000; a@b.example", "postal_code": "33310", "birth_date": dt.date(1980, 10, 1),
         "gender": "male", "condition_codes": ["J06.9", "73211009"], "condition_systems": [ICD10, SNOMED],
@@ -393,6 +394,7 @@ def pseudonymised(*rows: dict) -> pa.Table:
         "condition_systems": [], "service_provider": "Mehiläinen Tesoma",
         "last_updated": dt.datetime(2026, 10, 2, 2, 30, tzinfo=UTC), "event_id": "ev", "person_id": "pe",
         "person_id_kind": "hetu", "birth_year": 1980, "sex": "male", "age_at_event": 46,
+        "priority_code": None, "care_need_assessed": None, "professional_id": None,
     }
     schema = pa.schema([
         ("encounter_identifier", pa.string()), ("status", pa.string()), ("class_code", pa.string()),
@@ -403,7 +405,8 @@ def pseudonymised(*rows: dict) -> pa.Table:
         ("condition_systems", pa.list_(pa.string())), ("service_provider", pa.string()),
         ("last_updated", pa.timestamp("s", tz="UTC")), ("event_id", pa.string()), ("person_id", pa.string()),
         ("person_id_kind", pa.string()), ("birth_year", pa.int16()), ("sex", pa.string()),
-        ("age_at_event", pa.int16()),
+        ("age_at_event", pa.int16()), ("priority_code", pa.string()),
+        ("care_need_assessed", pa.timestamp("s", tz="UTC")), ("professional_id", pa.string()),
     ])
     return pa.Table.from_pylist([{**defaults, **r} for r in rows], schema=schema)
 
@@ -494,3 +497,71 @@ def test_every_code_the_partner_sends_is_mapped():
     assert {code for code, _, _ in generator.OCCUPATIONS.values()} <= set(loaded["professional_group"].mapping)
     assert {generator.ICD10_SYSTEM} <= set(loaded["diagnosis_system"].mapping)
     assert set(loaded["contact_mode"].mapping.values()) <= set(loaded["contact_mode_label"].mapping)
+
+
+# --- performer, priority and care-need assessment ------------------------------------------------------------
+
+ATTENDER = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "ATND"}]}
+
+
+@pytest.mark.parametrize(("participants", "expected"), [
+    # the primary performer wins over an earlier attender
+    ([{"type": [ATTENDER], "individual": {"reference": "Practitioner/att"}},
+      {"type": [ROLE], "individual": {"reference": "Practitioner/pp"}}], "pp"),
+    # no PPRF: the first participant with an individual
+    ([{"type": [ATTENDER]}, {"type": [ATTENDER], "individual": {"reference": "https://x.example/fhir/Practitioner/a/_history/2"}}],
+     "a"),
+    # Synthea's conditional reference: the identifier (system|value)
+    ([{"type": [ROLE], "individual": {"reference": "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999974493"}}],
+     "http://hl7.org/fhir/sid/us-npi|9999974493"),
+    # a logical reference by identifier only
+    ([{"type": [ROLE], "individual": {"identifier": {"system": "urn:staff", "value": "H1"}}}], "urn:staff|H1"),
+    ([{"type": [ROLE]}], None),
+    (None, None),
+])
+def test_practitioner_id_is_the_primary_performer(participants, expected):
+    assert practitioner_id(participants) == expected
+
+
+def test_priority_and_assessment_are_read_from_the_encounter(tmp_path):
+    folder = write_export(tmp_path / "20261001", {
+        "Patient.000.ndjson": [patient("p1")],
+        "Encounter.000.ndjson": [
+            encounter("e1", "Patient/p1",
+                      participant=[{"type": [ROLE], "individual": {"reference": "Practitioner/d1"}}],
+                      priority={"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActPriority",
+                                            "code": "R"}]},
+                      extension=[{"url": "https://other.example/x", "valueString": "y"},
+                                 {"url": CARE_NEED_ASSESSED, "valueDateTime": "2026-09-28T10:15:00+03:00"}]),
+            encounter("e2", "Patient/p1", extension=[{"url": CARE_NEED_ASSESSED, "valueDateTime": "yesterday"}]),
+        ],
+    })
+    table, _ = read(folder)
+    got = table.select(["practitioner_id", "priority_code", "care_need_assessed", "_errors"]).to_pylist()
+    assert got == [
+        {"practitioner_id": "d1", "priority_code": "R",
+         "care_need_assessed": dt.datetime(2026, 9, 28, 7, 15, tzinfo=UTC), "_errors": None},
+        {"practitioner_id": None, "priority_code": None, "care_need_assessed": None,
+         "_errors": "care_need_assessed: not_a_date_time"},
+    ]
+
+
+def test_harmonise_maps_priority_to_urgency_and_keeps_the_professional():
+    table = pseudonymised(
+        {"priority_code": "EM", "professional_id": "pro-a",
+         "care_need_assessed": dt.datetime(2026, 10, 1, 5, 0, tzinfo=UTC)},
+        {"priority_code": "R", "care_need_assessed": dt.datetime(2026, 9, 20, 9, 0, tzinfo=UTC)},
+        {"priority_code": "EL"}, {"priority_code": "CS"}, {},
+    )
+    out, report = harmonise_module.harmonise(table, maps(), CONTEXT)
+    assert out["service_event"].select(["professional_id", "assessment_time", "urgency", "urgency_source"]
+                                       ).to_pylist() == [
+        {"professional_id": "pro-a", "assessment_time": dt.datetime(2026, 10, 1, 5, 0, tzinfo=UTC),
+         "urgency": "urgent", "urgency_source": "EM"},
+        {"professional_id": None, "assessment_time": dt.datetime(2026, 9, 20, 9, 0, tzinfo=UTC),
+         "urgency": "non_urgent", "urgency_source": "R"},
+        {"professional_id": None, "assessment_time": None, "urgency": "non_urgent", "urgency_source": "EL"},
+        {"professional_id": None, "assessment_time": None, "urgency": None, "urgency_source": "CS"},  # no urgency
+        {"professional_id": None, "assessment_time": None, "urgency": None, "urgency_source": None},
+    ]
+    assert report.unmapped["fhir_act_priority"] == 1

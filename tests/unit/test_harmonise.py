@@ -47,6 +47,9 @@ def city_rows(**overrides: list) -> pa.Table:
         "postinumero": pa.array(["33310", "33300"], pa.string()),
         "asiakasmaksu": pa.array([Decimal("20.90"), None], pa.decimal128(9, 2)),
         "paivitetty": pa.array([dt.datetime(2026, 7, 1, 9, 0), dt.datetime(2026, 1, 15, 10, 0)], pa.timestamp("s")),
+        "professional_id": pa.array(["pro1", None], pa.string()),
+        "hoidon_tarve_arvioitu": pa.array([dt.datetime(2026, 6, 24, 10, 15), None], pa.timestamp("s")),
+        "kiireellisyys": pa.array(["E", None], pa.string()),
     }
     for name, values in overrides.items():
         columns[name] = pa.array(values, columns[name].type)
@@ -77,6 +80,9 @@ def test_two_visits_become_service_events():
             "client_fee_eur": Decimal("20.90"),
             "source_updated_at": dt.datetime(2026, 7, 1, 6, 0, tzinfo=UTC),
             "delivery_id": "d-2026-10-01-1",
+            "professional_id": "pro1",
+            "assessment_time": dt.datetime(2026, 6, 24, 7, 15, tzinfo=UTC),  # a week before, local → UTC
+            "urgency": "non_urgent", "urgency_source": "E",
         },
         {
             "event_id": "e2", "person_id": "p2", "person_id_kind": "temporary", "partner": "city",
@@ -95,6 +101,7 @@ def test_two_visits_become_service_events():
             "client_fee_eur": None,
             "source_updated_at": dt.datetime(2026, 1, 15, 8, 0, tzinfo=UTC),
             "delivery_id": "d-2026-10-01-1",
+            "professional_id": None, "assessment_time": None, "urgency": None, "urgency_source": None,
         },
     ]
     assert sum(report.unmapped.values()) == 0
@@ -246,3 +253,20 @@ def test_config_mappings_cover_every_code_the_contract_allows():
         missing = set(allowed) - set(code_map.mapping)
         assert not missing, f"{code_map.name} lacks {sorted(missing)} allowed by the contract's {column}"
     assert maps.status.mapping == {"toteutunut": "completed", "peruttu": "cancelled", "ei saapunut": "no_show"}
+
+
+def test_urgency_codes_map_to_urgent_and_non_urgent():
+    """AvoHILMO's K/E become urgent/non_urgent; a code outside them is null, counted and kept as delivered."""
+    table = city_rows(kiireellisyys=["K", "X"],
+                      hoidon_tarve_arvioitu=[dt.datetime(2026, 7, 1, 7, 45), dt.datetime(2026, 1, 2, 9, 0)])
+    out, report = harmonise(table)
+    assert out.select(["urgency", "urgency_source", "assessment_time"]).to_pylist() == [
+        {"urgency": "urgent", "urgency_source": "K", "assessment_time": dt.datetime(2026, 7, 1, 4, 45, tzinfo=UTC)},
+        {"urgency": None, "urgency_source": "X", "assessment_time": dt.datetime(2026, 1, 2, 7, 0, tzinfo=UTC)},
+    ]
+    assert report.unmapped == {"avohilmo_urgency": 1}
+
+
+def test_rows_without_a_professional_column_get_null_professional_ids():
+    out, _ = harmonise(city_rows().drop_columns(["professional_id"]))
+    assert out["professional_id"].to_pylist() == [None, None]

@@ -12,7 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.pseudonymise import IdentitySpec, KeyProblem, PseudonymKey, keyed_hash, keyed_ids, pseudonymise
+from transforms.pseudonymise import (
+    IdentitySpec,
+    KeyProblem,
+    PseudonymKey,
+    keyed_hash,
+    keyed_ids,
+    professional_ids,
+    pseudonymise,
+)
 
 ALPHABET = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 KEY = PseudonymKey(b"unit-test-key-" + b"0123456789abcdef" * 2)
@@ -372,3 +380,41 @@ def test_a_weak_key_is_refused_by_the_key_itself(secret):
     """No code path can pseudonymise with a guessable key: the key object refuses it, not only load_key."""
     with pytest.raises(KeyProblem, match="generate one with"):
         PseudonymKey(secret)
+
+
+# --- professionals -----------------------------------------------------------------------------------------
+
+
+def test_staff_ids_become_professional_ids_and_are_dropped():
+    table = visits([hetu(1, 1, 1980, 2)] * 3).append_column("ammattihenkilo_id", pa.array(["H100001", None, " "]))
+    out = pseudonymise(table, IdentitySpec(**{**SPEC.__dict__, "staff_id": "ammattihenkilo_id"}), KEY)
+    assert "ammattihenkilo_id" not in out.column_names
+    first, missing, blank = out["professional_id"].to_pylist()
+    assert PSEUDONYM.match(first) and "100001" not in first
+    assert (missing, blank) == (None, None)  # not recorded stays null; a blank is not a professional
+    assert first == professional_ids(pa.array(["H100001"]), "city", KEY)[0].as_py()
+
+
+def test_professional_ids_keep_nulls_and_hash_each_distinct_id_once():
+    got = professional_ids(pa.chunked_array([["H1", None], ["H1 ", "H2"]]), "city", KEY).to_pylist()
+    assert got[1] is None
+    assert got[0] == got[2] != got[3]  # trimmed: " H1" and "H1" are one professional
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(valid_hetus().map(lambda case: case[0]), st.text(min_size=1, max_size=20).filter(str.strip)))
+def test_a_professional_never_shares_a_pseudonym_with_a_resident(value):
+    """The same characters as a staff id and as any resident identifier (HETU, temporary code, a partner's
+    own person id) never give the same pseudonym: the professional domain is apart from them all."""
+    professional = professional_ids(pa.array([value]), "city", KEY)[0].as_py()
+    residents = {keyed_ids(pa.array([value.strip()]), domain, KEY)[0].as_py()
+                 for domain in ("hetu", "temporary", "partner_local:city", "event:city")}
+    assert professional not in residents
+    assert professional != professional_ids(pa.array([value]), "mehilainen", KEY)[0].as_py()
+
+
+def test_a_staff_id_that_is_a_hetu_does_not_link_to_the_person():
+    code = hetu(1, 1, 1980, 2)
+    table = visits([code]).append_column("ammattihenkilo_id", pa.array([code]))
+    out = pseudonymise(table, IdentitySpec(**{**SPEC.__dict__, "staff_id": "ammattihenkilo_id"}), KEY)
+    assert out["professional_id"][0].as_py() != out["person_id"][0].as_py()

@@ -11,11 +11,13 @@ import json
 import random
 import re
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from synthetic import city_visits as city_visits_module
+from synthetic import fhir as fhir_module
 from synthetic import generate, generate_population, main_summary_lines
 from synthetic.schedule import period
 from transforms.pseudonymise.hetu import CENTURY_BY_SIGN, HETU_PATTERN, birth_date, check_character
@@ -25,7 +27,7 @@ SMALL = {"start": START, "days": 3, "residents": 400}
 VISIT_HEADER_LINE = (
     "kaynti_id;henkilotunnus;sukunimi;etunimet;lahiosoite;postinumero;kotikunta;puhelin;palvelu;yhteystapa;"
     "ammattiryhma;toimipiste;alkuaika;kesto_min;tila;diagnoosi;diagnoosi_luokitus;asiakasmaksu;lisatieto;"
-    "paivitetty"
+    "paivitetty;ammattihenkilo_id;hoidon_tarve_arvioitu;kiireellisyys"
 )
 VISIT_HEADER = VISIT_HEADER_LINE.split(";")
 HETU_ANYWHERE = re.compile(r"\b\d{6}[-+YXWVUABCDEF]\d{3}[0-9A-Y]\b")
@@ -573,3 +575,66 @@ def test_default_run_has_a_handful_of_faults_of_every_kind():
     planned = [kind for kinds in plan.planned.values() for kind, _forced in kinds]
     assert set(planned) == set(KINDS)
     assert 5 <= len(planned) <= 20
+
+
+# --- professionals and care-need assessments -------------------------------------------------------------
+
+
+def _usual_provider_share(contacts: dict[tuple, list[str]]) -> float:
+    """Mean share of a client's contacts (3 or more, one unit and group) with their most seen professional."""
+    shares = [Counter(ids).most_common(1)[0][1] / len(ids) for ids in contacts.values() if len(ids) >= 3]
+    return sum(shares) / len(shares)
+
+
+def test_clients_mostly_see_their_named_professional_but_not_always():
+    population = generate_population(2_000, seed=5, reference_date=START)
+    simulated = city_visits_module.simulate(population, period(START, 60), seed=5)
+    contacts: dict[tuple, list[str]] = {}
+    for visit in simulated.latest.values():
+        assert re.fullmatch(r"H\d{6}", visit.ammattihenkilo_id)
+        contacts.setdefault((visit.resident.number, visit.toimipiste, visit.ammattiryhma), []).append(
+            visit.ammattihenkilo_id)
+    upc = _usual_provider_share(contacts)
+    assert 0.6 < upc < 0.85  # continuity, with spread: COC/UPC/SECON are not all 1
+    staff = {v.ammattihenkilo_id for v in simulated.latest.values()}
+    assert len(staff) == sum(sum(groups.values()) for groups in city_visits_module.STAFF.values())
+
+
+def test_assessments_come_before_visits_with_realistic_waits():
+    population = generate_population(3_000, seed=6, reference_date=START)
+    simulated = city_visits_module.simulate(population, period(START, 30), seed=6)
+    visits = list(simulated.latest.values())
+    waits: dict[str, list[int]] = {"K": [], "E": []}
+    for v in visits:
+        if v.palvelu in ("AITNEU", "LANEU"):
+            assert v.hoidon_tarve_arvioitu is None and v.kiireellisyys == ""  # booked at the previous visit
+        if v.hoidon_tarve_arvioitu is None:
+            assert v.kiireellisyys == ""
+            continue
+        assert v.hoidon_tarve_arvioitu < v.alkuaika
+        waits[v.kiireellisyys].append((v.alkuaika.date() - v.hoidon_tarve_arvioitu.date()).days)
+    assessed = sum(map(len, waits.values()))
+    assessed_services = [v for v in visits if v.palvelu in city_visits_module.ASSESSED_SERVICES]
+    assert 0.85 < assessed / len(assessed_services) < 0.95  # about one in ten not recorded
+    assert max(waits["K"]) <= 1  # urgent: the same day or the next
+    non_urgent = waits["E"]
+    assert max(non_urgent) <= 30
+    within_7 = sum(d <= 7 for d in non_urgent) / len(non_urgent)
+    within_14 = sum(d <= 14 for d in non_urgent) / len(non_urgent)
+    assert 0.60 <= within_7 <= 0.75 and within_14 > 0.85
+
+
+def test_fhir_encounters_carry_a_performer_a_priority_and_an_assessment():
+    population = generate_population(4_000, seed=7, reference_date=START)
+    clinic = fhir_module._Clinic(population, seed=7)
+    encounters = [e for day in period(START, 20) for e in clinic.day(day)[1]]
+    performers = [e["participant"][0]["individual"]["reference"] for e in encounters]
+    assert all(p.startswith("Practitioner/") for p in performers)
+    with_priority = [e for e in encounters if "priority" in e]
+    assert 0.85 < len(with_priority) / len(encounters) < 0.95
+    for e in with_priority:
+        (extension,) = e["extension"]
+        assert extension["url"] == fhir_module.CARE_NEED_ASSESSED
+        assessed = dt.datetime.fromisoformat(extension["valueDateTime"])
+        assert assessed < dt.datetime.fromisoformat(e["period"]["start"])
+        assert e["priority"]["coding"][0]["code"] in {"EM", "UR", "R"}

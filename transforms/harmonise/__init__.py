@@ -83,6 +83,12 @@ def columns_of(table: pa.Table):
     return col
 
 
+def optional(table: pa.Table, name: str, type_: pa.DataType | None = None) -> pa.Array | pa.ChunkedArray:
+    """A column the pseudonymise step adds only when the feed's contract has its source (else all null),
+    e.g. ``professional_id``."""
+    return table[name] if name in table.column_names else pa.nulls(table.num_rows, type_ or pa.string())
+
+
 def constant(value: object, n: int, type_: pa.DataType | None = None) -> pa.Array:
     """``n`` copies of one value, e.g. the delivering partner on every row."""
     type_ = type_ or pa.string()

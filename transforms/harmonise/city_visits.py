@@ -1,4 +1,10 @@
-"""city_visits → service_event. Finnish source columns renamed, codes mapped, local times made UTC."""
+"""city_visits → service_event. Finnish source columns renamed, codes mapped, local times made UTC.
+
+The care-need assessment: ``hoidon_tarve_arvioitu`` (local time) becomes ``assessment_time`` in UTC and
+``kiireellisyys`` becomes ``urgency`` by :data:`URGENCY`, AvoHILMO's two values (K kiireellinen → urgent,
+E kiireetön → non_urgent); the code as delivered stays in ``urgency_source``. ``professional_id`` is the
+pseudonym the pseudonymise step made of ``ammattihenkilo_id``.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,12 @@ from transforms.harmonise import (
     computed,
     conform,
     constant,
+    optional,
 )
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
+
+URGENCY = CodeMap("avohilmo_urgency", {"K": "urgent", "E": "non_urgent"})
+"""AvoHILMO's urgency of the care need (kiireellisyys); a fixed code set, so it lives here, not in config."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,10 @@ def to_service_event(
         "client_fee_eur": lambda: col("asiakasmaksu"),
         "source_updated_at": lambda: local_to_utc(col("paivitetty"), timezone),
         "delivery_id": lambda: constant(delivery_id, n),
+        "professional_id": lambda: optional(table, "professional_id"),
+        "assessment_time": lambda: local_to_utc(col("hoidon_tarve_arvioitu"), timezone),
+        "urgency": lambda: URGENCY.apply(col("kiireellisyys"), report),
+        "urgency_source": lambda: col("kiireellisyys"),
     }, n)
     return conform(pa.table(columns), SERVICE_EVENT), report
 

@@ -25,6 +25,18 @@ The mappings, as data in ``config/mappings/``:
   (``http://snomed.info/sct``, a canonical value this feed adds). The source URI is kept in
   ``event_diagnosis.diagnosis_system_source``.
 
+The care-need assessment and the performer:
+
+- ``urgency`` from ``Encounter.priority`` (v3-ActPriority) by :data:`URGENCY`: EM emergency, UR urgent,
+  S stat and A ASAP → urgent; R routine and EL elective → non_urgent; the value set's other codes
+  (callbacks, pre-op, as needed, timing critical, …) say nothing about the care need: null, counted as
+  unmapped. The code stays in ``urgency_source``.
+- ``assessment_time`` from the Encounter extension
+  ``https://tesoma.example/fhir/StructureDefinition/care-need-assessed`` (valueDateTime), already UTC.
+  An extension rather than Appointment.created: the export holds no Appointments, and an appointment is
+  booked after the assessment, not at it.
+- ``professional_id``: the pseudonym of the primary performer's Practitioner (pseudonymise step).
+
 Person facts: ``sex`` is the Patient's gender where it is male or female, else the value the pseudonymise
 step took from the identity code; ``birth_year`` comes from the identity code, else from the year of
 Patient.birthDate, and ``age_at_event`` is the age in the calendar year of the event's Helsinki date,
@@ -47,6 +59,7 @@ from transforms.harmonise import (
     columns_of,
     conform,
     constant,
+    optional,
 )
 from warehouse.schemas import EVENT_DIAGNOSIS, SERVICE_EVENT
 
@@ -59,6 +72,9 @@ MAPPINGS = {
     "diagnosis_system": Mapping("fhir_diagnosis_systems", "system", "diagnosis_system"),
 }
 _SEXES = pa.array(["male", "female"])
+URGENCY = CodeMap("fhir_act_priority", {"EM": "urgent", "UR": "urgent", "S": "urgent", "A": "urgent",
+                                        "R": "non_urgent", "EL": "non_urgent"})
+"""v3-ActPriority → urgency; a fixed code set, so it lives here, not in config."""
 
 
 def harmonise(
@@ -114,6 +130,10 @@ def service_events(table: pa.Table, maps: dict[str, CodeMap], context: Context, 
         "client_fee_eur": pa.nulls(n, pa.decimal128(9, 2)),
         "source_updated_at": col("last_updated"),
         "delivery_id": constant(context.delivery_id, n),
+        "professional_id": optional(table, "professional_id"),
+        "assessment_time": pc.cast(col("care_need_assessed"), pa.timestamp("us", tz="UTC")),
+        "urgency": URGENCY.apply(col("priority_code"), report),
+        "urgency_source": col("priority_code"),
     }
     return conform(pa.table(columns), SERVICE_EVENT)
 

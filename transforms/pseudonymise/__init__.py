@@ -9,6 +9,11 @@ later, in harmonise, from the birth year and the event's year: the birth day nev
 sex comes from the code; direct identifiers (names, address, phone, free text) are dropped here and go
 no further.
 
+Professionals are pseudonymised too: a partner's staff id becomes ``professional_id``
+(:func:`professional_ids`), keyed in the domain ``professional:<partner>`` — a domain no resident's code is
+ever hashed in, so a professional's pseudonym can neither equal nor be joined to a ``person_id``, and two
+partners' staff ids never meet. The raw staff id is dropped here.
+
 Rows whose identity code is invalid keep flowing but get a reason in ``_errors`` and no pseudonym; the
 caller quarantines them.
 """
@@ -28,7 +33,7 @@ from transforms.pseudonymise.keys import KeyProblem, PseudonymKey
 
 ERRORS = "_errors"
 
-__all__ = ["EventIds", "IdentitySpec", "KeyProblem", "PseudonymKey", "keyed_ids", "pseudonymise"]
+__all__ = ["EventIds", "IdentitySpec", "KeyProblem", "PseudonymKey", "keyed_ids", "professional_ids", "pseudonymise"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class IdentitySpec:
     source_id: str | None = None  # the partner's record id, replaced by a keyed ``event_id``
     partner: str = ""
     partner_local_id: str | None = None  # the partner's own person id, used where there is no identity code
+    staff_id: str | None = None  # the partner's id of the professional, replaced by a keyed ``professional_id``
 
 
 def keyed_ids(values: pa.Array | pa.ChunkedArray, domain: str, key: PseudonymKey, *,
@@ -60,6 +66,25 @@ def keyed_ids(values: pa.Array | pa.ChunkedArray, domain: str, key: PseudonymKey
     if len(hashed) == len(values) and values.null_count == 0:
         return hashed  # all distinct (record ids): the dictionary is the values in order, nothing to spread
     return pc.take(hashed, encoded.indices)
+
+
+def professional_domain(partner: str) -> str:
+    """The keyed-hash domain of a partner's staff ids: apart from every resident domain (``hetu``,
+    ``temporary``, ``partner_local:<partner>``) and from every other partner's staff."""
+    return f"professional:{partner}"
+
+
+def professional_ids(values: pa.Array | pa.ChunkedArray, partner: str, key: PseudonymKey) -> pa.Array:
+    """Pseudonyms of a partner's staff ids (trimmed; blank counts as missing). Nulls stay null.
+
+    A professional sees many people: each distinct id is hashed once.
+    """
+    text = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    trimmed = pc.utf8_trim_whitespace(text.cast(pa.string()))
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if trimmed.null_count == len(trimmed):
+        return pa.nulls(len(trimmed), pa.string())
+    return keyed_ids(trimmed, professional_domain(partner), key)
 
 
 class EventIds:
@@ -105,7 +130,7 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
     Work per row is only dictionary encoding and ``take``; validation and hashing run once per distinct code.
     """
     n = table.num_rows
-    dropped = [c for c in (spec.identity_code, spec.partner_local_id, *spec.direct_identifiers)
+    dropped = [c for c in (spec.identity_code, spec.partner_local_id, spec.staff_id, *spec.direct_identifiers)
                if c is not None and c in table.column_names]
     out = table.drop_columns(dropped)
     problems: pa.Array = pa.nulls(n, pa.string())
@@ -130,6 +155,8 @@ def pseudonymise(table: pa.Table, spec: IdentitySpec, key: PseudonymKey,
         columns["person_id"] = pc.if_else(use_local, local_ids, columns["person_id"].cast(pa.string()))
         columns["person_id_kind"] = pc.if_else(use_local, pa.scalar("partner_local"),
                                                columns["person_id_kind"].cast(pa.string()))
+    if spec.staff_id is not None and spec.staff_id in table.column_names:
+        columns["professional_id"] = professional_ids(table[spec.staff_id], spec.partner, key)
     for name, values in columns.items():
         out = out.append_column(name, values)
     if ERRORS not in out.column_names:
