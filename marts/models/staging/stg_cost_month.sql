@@ -1,0 +1,7 @@
+-- Cost per partner, service area and month.
+select
+    partner,
+    month,
+    coalesce(service_area, 'unmapped') as service_area,
+    cost_eur
+from {{ source('warehouse', 'cost_month') }}
