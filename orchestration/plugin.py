@@ -5,7 +5,11 @@ The ``ingest`` task's extra links (:mod:`orchestration.delivery_tasks`) point he
 - ``/tesoma/deliveries/<delivery id>/data-docs`` — the delivery's Great Expectations result page(s);
 - ``/tesoma/deliveries/<delivery id>/quarantine`` — its ``report.md`` (why it was rejected, or which rows
   were set aside, by rule and row number);
-- ``/tesoma/data-docs/…`` — the whole Data Docs site (offline: no CDN, see :mod:`expectations.data_docs`).
+- ``/tesoma/data-docs/…`` — the whole Data Docs site (offline: no CDN, see :mod:`expectations.data_docs`);
+- ``/tesoma/reports/latest`` and ``/tesoma/reports/<publication id>`` — the alliance scorecard's monthly
+  report (``published/<id>/report.html``, self-contained), linked from the UI's *Browse* menu
+  (``external_views``) and from the ``monthly_report`` DAG's docs. Only ``published/`` is served, never the
+  restricted marts.
 
 Why served rather than ``file://`` links: a browser does not follow a ``file://`` link from an ``http://``
 page, and the operator's browser need not run on the machine that holds the data root. What is served
@@ -90,6 +94,31 @@ def create_app():
         text = reports[0].read_text(encoding="utf-8")
         return HTMLResponse(_page(f"Quarantine report of {delivery_id}", f"<pre>{html.escape(text)}</pre>"))
 
+    @app.get("/reports/latest", response_class=HTMLResponse)
+    def latest_report():
+        from scorecard import publication
+
+        latest = publication.latest(_data_root())
+        if latest is None:
+            return HTMLResponse(_page("No scorecard report yet", (
+                "<p>Nothing is published yet: the <code>monthly_report</code> DAG publishes the previous month on "
+                "the 5th, or run <code>tesoma report --month YYYY-MM</code>.</p>")), 404)
+        return report_page(latest.publication_id)
+
+    @app.get("/reports/{publication_id}", response_class=HTMLResponse)
+    def report_page(publication_id: str):
+        from scorecard import publication
+
+        if not publication.ID_PATTERN.match(publication_id):
+            raise HTTPException(404, "not a publication id (like 2026-10-1)")
+        page = _data_root() / "published" / publication_id / "report.html"
+        if not page.is_file():
+            known = publication.list_ids(_data_root())
+            items = "".join(f"<li><a href='{URL_PREFIX}/reports/{html.escape(i)}'>{html.escape(i)}</a></li>"
+                            for i in reversed(known))
+            return HTMLResponse(_page(f"No publication {publication_id}", f"<ul>{items}</ul>" if items else ""), 404)
+        return HTMLResponse(page.read_text(encoding="utf-8"))
+
     # check_dir=False: the site appears when the catalog DAG first builds it
     app.mount("/data-docs", StaticFiles(directory=site_dir(settings()), html=True, check_dir=False),
               name="data-docs")
@@ -100,3 +129,6 @@ class TesomaPlugin(AirflowPlugin):
     name = "tesoma"
     timetables = [DeliveryDateTimetable]  # runs named by feed and delivery date (orchestration/timetable.py)
     fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Tesoma delivery pages"}]
+    # The latest monthly scorecard report, in the UI's Browse menu (shown inside the UI: url_route).
+    external_views = [{"name": "Scorecard report", "href": f"{URL_PREFIX}/reports/latest", "destination": "nav",
+                       "category": "browse", "url_route": "scorecard-report"}]

@@ -20,7 +20,10 @@
     tesoma bench publish               the whole publish path against a bare DuckDB copy
     tesoma bench commits               Iceberg commit cost per delivery as a table's snapshots grow
     tesoma bench queries               the analysts' worked questions on the demo warehouse, and a view refresh
+    tesoma bench marts                 the scorecard on a county-scale warehouse against hand-written queries
     tesoma dictionary                  the data dictionary of the canonical tables
+    tesoma report --month 2026-10      publish the month's scorecard (tables + report.html) from the warehouse
+    tesoma report --reproduce 2026-10-1    rebuild a publication from its tagged state; identical per table?
 
 A problem (a bad argument, a missing file, an unknown feed, a weak key, bad SQL) is one line on stderr,
 `tesoma: error: …`, and exit code 2 (arguments) or 1; anything else is one line `tesoma: internal error …`
@@ -291,6 +294,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             benchmarks.commits(tmp, snapshots=args.snapshots, catalog=args.catalog)
     elif args.what == "queries":
         benchmarks.queries(repeats=args.repeats)
+    elif args.what == "marts":
+        from scorecard import bench
+
+        bench.run(args.dir, residents=args.residents, contacts=args.contacts, months=args.months,
+                  last_month=args.last_month or dt.date(2026, 10, 1), seed=args.seed, reuse=args.reuse)
     return 0
 
 
@@ -343,6 +351,34 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     if args.stop:
         return airflow_ui.stop(s)
     return airflow_ui.start(s)
+
+
+def _month(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-10") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scorecard import publication, report
+    from warehouse import catalog
+    from warehouse.layout import Layout
+
+    s = settings()
+    if args.reproduce:
+        result = publication.reproduce(s, args.reproduce)
+        return 0 if result.identical else 1
+    if args.month is None:
+        raise ValueError("say which month to publish (--month 2026-10) or which publication to reproduce "
+                         "(--reproduce 2026-10-1)")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    published = publication.publish(s, args.month, echo=lambda line: print(f"  {line}"))
+    catalog.refresh(Layout(s.data_root), s.ledger_url)  # the kpi_* views now show this publication
+    print()
+    for line in report.summary_lines(published):
+        print(line)
+    return 0
 
 
 def cmd_dictionary(args: argparse.Namespace) -> int:
@@ -409,9 +445,9 @@ def parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_purge)
 
     b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
-    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish", "commits", "queries"])
+    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish", "commits", "queries", "marts"])
     b.add_argument("--dir", type=_existing_dir, default=None,
-                   help="where to build the big test files (default: the temp folder)")
+                   help="where to build the big test files (default: the temp folder; marts: data/bench)")
     b.add_argument("--rows", type=_positive, default=2_000_000)
     b.add_argument("--distinct", type=_positive, default=20_000)
     b.add_argument("--repeats", type=_positive, default=3,
@@ -420,6 +456,15 @@ def parser() -> argparse.ArgumentParser:
                    help="commits: snapshots of one table to grow to (default 5000)")
     b.add_argument("--catalog", choices=["sqlite", "postgres"], default="sqlite",
                    help="commits: the catalog database (postgres: TESOMA_BENCH_POSTGRES_URL or the local server)")
+    b.add_argument("--residents", type=_positive, default=530_000, help="marts: residents of the county")
+    b.add_argument("--contacts", type=_positive, default=25_000_000, help="marts: contacts over the months")
+    b.add_argument("--months", type=_positive, default=60, help="marts: months of data (default 60)")
+    b.add_argument("--last-month", type=_month, default=None, metavar="YYYY-MM",
+                   help="marts: the last month of data, the one published (default 2026-10)")
+    b.add_argument("--seed", type=int, default=42, help="marts: the generator's seed")
+    b.add_argument("--reuse", action="store_true",
+                   help="marts: keep a county warehouse made before with the same parameters (under --dir, "
+                        "default data/bench)")
     b.set_defaults(func=cmd_bench)
 
     rp = sub.add_parser("reprocess", help="ingest and publish again every delivery still in raw/ (key rotation)")
@@ -448,6 +493,14 @@ def parser() -> argparse.ArgumentParser:
 
     dd = sub.add_parser("dictionary", help="print the data dictionary (Markdown) of the canonical tables")
     dd.set_defaults(func=cmd_dictionary)
+
+    rep = sub.add_parser("report", help="publish a month's scorecard (disclosure-controlled tables, report.html) "
+                         "or reproduce a publication")
+    which = rep.add_mutually_exclusive_group(required=True)
+    which.add_argument("--month", type=_month, metavar="YYYY-MM", help="the month to publish, e.g. 2026-10")
+    which.add_argument("--reproduce", metavar="ID", help="rebuild publication ID (e.g. 2026-10-1) from its tagged "
+                       "warehouse state and compare table by table (exit 1 when any differs)")
+    rep.set_defaults(func=cmd_report)
     return p
 
 

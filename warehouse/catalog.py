@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from warehouse import readers, states
-from warehouse.iceberg import Place, describe_warehouse, refuse_old_layout
+from warehouse.iceberg import Place, describe_warehouse, refuse_old_layout, warehouse_schema
 from warehouse.layout import Layout
 from warehouse.schemas import TABLES
 
@@ -31,6 +32,9 @@ def refresh(layout: Layout, ledger_url: str | None = None) -> list[str]:
     con = duckdb.connect(str(tmp))
     try:
         views = build_views(con, files, state)
+        from scorecard.publication import add_kpi_views  # kpi_*: the latest publication's published tables
+
+        views += add_kpi_views(con, layout)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -57,9 +61,8 @@ def build_views(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]], st
     for table in TABLES:
         if table not in files:
             continue
-        paths = "[" + ", ".join(_quote(str(p)) for p in files[table]) + "]"
         # The paths are our own data files (no user input); DuckDB cannot bind parameters in DDL.
-        con.execute(f"create or replace view {table} as select * from read_parquet({paths})")  # noqa: S608
+        con.execute(f"create or replace view {table} as {_select(con, table, files[table])}")
         con.execute(f"comment on view {table} is {_quote(TABLES[table].metadata[b'description'].decode())}")
         for name, _type, description in describe_warehouse(table):
             con.execute(f"comment on column {table}.{name} is {_quote(description)}")
@@ -69,6 +72,45 @@ def build_views(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]], st
         views += _person(con)
     views.append(_state_view(con, state))
     return views
+
+
+def _select(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> str:
+    """The query of a table's view. Files written before a column was added to the table (schema
+    evolution, ``warehouse.iceberg``) lack it: they are read in a group of their own with the column as
+    NULL, so the view always has every column of the warehouse schema. Reads each file's footer once."""
+    paths = [str(p) for p in files]
+    wanted = warehouse_schema(table)
+    found = con.execute("select file_name, list(name) from parquet_schema($1) group by file_name",
+                        [paths]).fetchall()
+    lacking: dict[tuple[str, ...], list[str]] = {}
+    for path, names in found:
+        missing = tuple(f.name for f in wanted if f.name not in names)
+        if missing:
+            lacking.setdefault(missing, []).append(path)
+    if not lacking:
+        return f"select * from read_parquet({_paths(paths)})"  # noqa: S608 — our own paths and column names
+    old = {p for group in lacking.values() for p in group}
+    complete = [p for p in paths if p not in old]
+    parts = [f"select {', '.join(wanted.names)} from read_parquet({_paths(complete)})"] if complete else []  # noqa: S608
+    for missing, group in sorted(lacking.items()):
+        columns = [f"cast(null as {_sql_type(f.type)}) as {f.name}" if f.name in missing else f.name for f in wanted]
+        parts.append(f"select {', '.join(columns)} from read_parquet({_paths(sorted(group))})")  # noqa: S608
+    return " union all ".join(parts)
+
+
+def _paths(paths: list[str]) -> str:
+    return "[" + ", ".join(_quote(p) for p in paths) + "]"
+
+
+def _sql_type(type_: pa.DataType) -> str:
+    """DuckDB's name of a (nullable canonical) column type."""
+    if pa.types.is_timestamp(type_):
+        return "timestamptz" if type_.tz else "timestamp"
+    if pa.types.is_decimal(type_):
+        return f"decimal({type_.precision}, {type_.scale})"
+    names = {pa.string(): "varchar", pa.large_string(): "varchar", pa.date32(): "date", pa.bool_(): "boolean",
+             pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint", pa.float64(): "double"}
+    return names[type_]
 
 
 def _state_view(con: duckdb.DuckDBPyConnection, state: states.State) -> str:
