@@ -129,6 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nquarantine reports: {s.data_root / 'quarantine'}; ledger: tesoma status\n")
     print(f"$ tesoma query \"{EXAMPLE_QUERY}\"")
     _print_query(EXAMPLE_QUERY)
+    _demo_report(s, args.start + dt.timedelta(days=args.days - 1))
     # A run with a rejected delivery fails on purpose (the operator must see it); any other failure is a defect.
     unexplained = [r for r in summary if "success" not in r["dag_state"] and "rejected" not in r["states"]]
     rejected = [r for r in summary if "rejected" in r["states"]]
@@ -360,10 +361,27 @@ def _month(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-10") from None
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def _demo_report(s, last_day: dt.date) -> None:
+    """The demo's last step: the monthly scorecard of its last month (marts, disclosure control, report)."""
+    print(f"\n$ tesoma report --month {last_day:%Y-%m}   # the steering group's monthly scorecard")
+    logging.getLogger("scorecard").setLevel(logging.WARNING)  # a line per dbt node: the log's, not the demo's
+    _publish(s, last_day)
+
+
+def _publish(s, month: dt.date) -> None:
     from scorecard import publication, report
     from warehouse import catalog
     from warehouse.layout import Layout
+
+    published = publication.publish(s, month, echo=lambda line: print(f"  {line}"))
+    catalog.refresh(Layout(s.data_root), s.ledger_url)  # the kpi_* views now show this publication
+    print()
+    for line in report.summary_lines(published):
+        print(line)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scorecard import publication
 
     s = settings()
     if args.reproduce:
@@ -373,11 +391,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError("say which month to publish (--month 2026-10) or which publication to reproduce "
                          "(--reproduce 2026-10-1)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    published = publication.publish(s, args.month, echo=lambda line: print(f"  {line}"))
-    catalog.refresh(Layout(s.data_root), s.ledger_url)  # the kpi_* views now show this publication
-    print()
-    for line in report.summary_lines(published):
-        print(line)
+    _publish(s, args.month)
     return 0
 
 

@@ -12,7 +12,9 @@ with contacts as (
         contact_mode,
         professional_group,
         case when professional_id is not null then hash(professional_id) end as professional_key,
-        event_start,
+        -- NGO attendance records the day only: such a contact starts at local midnight of its day, so it
+        -- orders first among the day's contacts (continuity and transitions order by time).
+        coalesce(event_start, timezone('Europe/Helsinki', event_date::timestamp)) as event_start,
         event_date,
         {{ month_n('event_date') }} as month_n,
         status,
