@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tesoma.config import PROJECT_DIR, Settings
+from warehouse.commits import file_sha256
 from warehouse.layout import Layout
 
 ID_PATTERN = re.compile(r"^(\d{4})-(\d{2})-(\d+)$")
@@ -176,14 +177,6 @@ def sources_sha256(project: Path = PROJECT_DIR) -> str:
             if path.suffix not in (".py", ".sql", ".yml", ".yaml", ".csv", ".md", ".html", ".j2", ".css"):
                 continue
             digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -429,7 +422,7 @@ def write_table(table: pa.Table, path: Path, rules_version: str, metadata: dict[
     meta.update({k.encode(): v.encode() for k, v in sorted((metadata or {}).items())})
     meta[b"tesoma.disclosure_rules"] = rules_version.encode()
     write_parquet(table.replace_schema_metadata(meta), path)
-    return _sha256(path)
+    return file_sha256(path)
 
 
 @dataclass
@@ -655,9 +648,9 @@ def _manifest(publication_id: str, month: dt.date, state, tag: str, built: Built
         "deliveries": deliveries,
         "code_version": code_version(),
         "disclosure_rules": {"version": built.rules_version,
-                             "sha256": _sha256(config_dir / CONFIGS["disclosure"])},
+                             "sha256": file_sha256(config_dir / CONFIGS["disclosure"])},
         "alliance_config": {"version": built.alliance_version, "example": built.example,
-                            "sha256": _sha256(config_dir / CONFIGS["alliance"])},
+                            "sha256": file_sha256(config_dir / CONFIGS["alliance"])},
         "marts": built.marts,
         "tables": built.tables,
     }

@@ -7,10 +7,13 @@ session ends; set TESOMA_KEEP_TEST_DATA=1 to keep it for a look.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,3 +85,28 @@ def data_root(tmp_path, monkeypatch) -> Path:
 def postgres_url() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def processed_warehouse(root: Path, *, days: int, residents: int, seed: int, feeds: Iterable[str] | None = None,
+                        start: dt.date = dt.date(2026, 10, 1)) -> Iterator[Path]:
+    """A data root with ``days`` of synthetic deliveries (no faults) processed through every carried feed
+    (or ``feeds``), for a module's tests; the TESOMA_* variables point at it until the block ends."""
+    from synthetic import generate
+    from tesoma import steps
+    from tesoma.feeds import carried
+
+    saved = {k: os.environ.get(k) for k in ("TESOMA_DATA_ROOT", "TESOMA_PSEUDONYM_KEY", "TESOMA_LEDGER_URL")}
+    os.environ.update(TESOMA_DATA_ROOT=str(root), TESOMA_PSEUDONYM_KEY=TEST_KEY)
+    os.environ.pop("TESOMA_LEDGER_URL", None)
+    try:
+        generate(root, start=start, days=days, residents=residents, seed=seed, fault_rate=0.0)
+        for feed in feeds or carried():
+            steps.process_all(feed)
+        yield root
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

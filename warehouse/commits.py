@@ -119,7 +119,7 @@ def partition_files(tbl, snapshot_id: int | None, partner: str, delivery_date: d
 
 def data_file_path(tbl, change: PartitionChange) -> str:
     """Where the staged file goes: named by delivery and content, so the same content is the same file."""
-    digest = _sha256(change.staged)[:16]
+    digest = file_sha256(change.staged)[:16]
     return (f"{tbl.location().rstrip('/')}/data/partner={change.partner}/"
             f"delivery_date={change.delivery_date.isoformat()}/{change.delivery_id}-{digest}.parquet")
 
@@ -156,7 +156,8 @@ def data_file(tbl, metadata, path: str):
     return parquet_file_to_data_file(tbl.io, metadata, path)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 
 import warehouse
-from synthetic import generate
 from tesoma import steps
-from tesoma.feeds import carried
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 QUESTIONS = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
@@ -19,24 +16,11 @@ QUESTIONS = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), re.
 
 @pytest.fixture(scope="module")
 def warehouse_root(tmp_path_factory):
-    import os
+    from tests.conftest import processed_warehouse
 
-    from tests.conftest import TEST_KEY
-
-    root = tmp_path_factory.mktemp("analysts") / "data"
-    saved = {k: os.environ.get(k) for k in ("TESOMA_DATA_ROOT", "TESOMA_PSEUDONYM_KEY", "TESOMA_LEDGER_URL")}
-    os.environ.update(TESOMA_DATA_ROOT=str(root), TESOMA_PSEUDONYM_KEY=TEST_KEY)
-    os.environ.pop("TESOMA_LEDGER_URL", None)
-    generate(root, start=dt.date(2026, 10, 1), days=8, residents=16_000, seed=42, fault_rate=0.0)
-    for feed in carried():
-        steps.process_all(feed)
-    steps.refresh_catalog()
-    yield root
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with processed_warehouse(tmp_path_factory.mktemp("analysts") / "data", days=8, residents=16_000, seed=42) as root:
+        steps.refresh_catalog()
+        yield root
 
 
 def test_the_doc_has_at_least_five_questions():

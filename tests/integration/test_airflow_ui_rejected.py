@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.browser import chromium, screenshot
+from orchestration.browser import screenshot
 from orchestration.stack import AirflowStack
 from synthetic import generate
 from tesoma.schedule import run_id, run_time_for
@@ -33,14 +33,6 @@ pytestmark = pytest.mark.integration
 DAY, CLEAN_DAY = dt.date(2026, 10, 2), dt.date(2026, 10, 1)
 # Where the screenshots go, to be looked at (TESOMA_SCREENS; by default the temp folder, kept after the run).
 SCREENS = Path(os.environ.get("TESOMA_SCREENS", Path(tempfile.gettempdir()) / "tesoma-screens"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> None:
-    if chromium() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed; CI requires it (Debian: apt-get install chromium)")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
 
 
 def wait_for_run(stack: AirflowStack, dag_id: str, run: str, timeout: float = 420) -> dict:

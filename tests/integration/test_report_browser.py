@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.browser import chromium, screenshot
+from orchestration.browser import screenshot
 from tests.unit.test_report import make_publication
 
 pytestmark = pytest.mark.integration
 
 SCREENS = Path(os.environ.get("TESOMA_SCREENS", Path(tempfile.gettempdir()) / "tesoma-screens"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> None:
-    if chromium() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed; CI requires it (Debian: apt-get install chromium)")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
 
 
 def test_report_renders_in_chromium(browser, tmp_path):

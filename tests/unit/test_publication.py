@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import types
 from pathlib import Path
@@ -22,7 +21,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tesoma.config import PROJECT_DIR
-from tests.conftest import TEST_KEY
 
 MONTH = dt.date(2026, 10, 1)
 FEEDS = ("city_visits", "costs", "population")
@@ -82,22 +80,11 @@ def stand_in_marts(calls: list) -> types.ModuleType:
 
 @pytest.fixture(scope="module")
 def warehouse_root(tmp_path_factory):
-    from synthetic import generate
-    from tesoma import steps
+    from tests.conftest import processed_warehouse
 
-    root = tmp_path_factory.mktemp("publication") / "data"
-    saved = {k: os.environ.get(k) for k in ("TESOMA_DATA_ROOT", "TESOMA_PSEUDONYM_KEY", "TESOMA_LEDGER_URL")}
-    os.environ.update(TESOMA_DATA_ROOT=str(root), TESOMA_PSEUDONYM_KEY=TEST_KEY)
-    os.environ.pop("TESOMA_LEDGER_URL", None)
-    generate(root, start=MONTH, days=3, residents=600, seed=7, fault_rate=0.0)
-    for feed in FEEDS:
-        steps.process_all(feed)
-    yield root
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with processed_warehouse(tmp_path_factory.mktemp("publication") / "data", days=3, residents=600, seed=7,
+                             feeds=FEEDS) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +144,7 @@ def test_manifest_names_state_tag_deliveries_versions_and_table_hashes(published
     code = manifest["code_version"]
     assert len(code["sources_sha256"]) == 64 and (code["git"] or code["package"])
     for name, table in manifest["tables"].items():
-        assert publication._sha256(pub.folder / f"{name}.parquet") == table["sha256"]
+        assert publication.file_sha256(pub.folder / f"{name}.parquet") == table["sha256"]
     assert set(manifest["tables"]) == {"kpi_monthly", "kpi_scorecard", "kpi_budget"}
     stored, used = pub.folder / "config" / "alliance.yaml", PROJECT_DIR / "config" / "alliance.yaml"
     assert stored.read_bytes() == used.read_bytes()

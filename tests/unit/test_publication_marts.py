@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 
 import pyarrow.parquet as pq
 import pytest
-
-from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -24,30 +21,14 @@ MONTH = dt.date(2026, 10, 1)
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    from scorecard import marts  # noqa: F401 — skip cleanly below when the marts are not there
-    from synthetic import generate
-    from tesoma import steps
+    from scorecard import publication
     from tesoma.cli import main
-    from tesoma.feeds import carried
+    from tests.conftest import processed_warehouse
 
     root = tmp_path_factory.mktemp("publication-marts") / "data"
-    saved = {k: os.environ.get(k) for k in ("TESOMA_DATA_ROOT", "TESOMA_PSEUDONYM_KEY", "TESOMA_LEDGER_URL")}
-    os.environ.update(TESOMA_DATA_ROOT=str(root), TESOMA_PSEUDONYM_KEY=TEST_KEY)
-    os.environ.pop("TESOMA_LEDGER_URL", None)
-    try:
-        generate(root, start=MONTH, days=4, residents=2000, seed=11, fault_rate=0.0)
-        for feed in carried():
-            steps.process_all(feed)
+    with processed_warehouse(root, days=4, residents=2000, seed=11):
         assert main(["report", "--month", "2026-10"]) == 0
-        from scorecard import publication
-
         yield publication.latest(root)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def test_every_kpi_is_on_the_scorecard_and_missing_ones_are_not_delivered(published):
