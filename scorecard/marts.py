@@ -46,7 +46,8 @@ def build(sources_db: Path, marts_db: Path, work_dir: Path, *, last_month: dt.da
 
     ``last_month``: the last month to compute (default: the data's last month). ``full_refresh=False``
     recomputes only ``last_month`` (adding a month to an existing full build; the intermediate tables then
-    hold that month only).
+    hold that month only) and leaves out the tests tagged ``full_scan`` (those reading every contact: the
+    staging tests), which every full build runs.
     ``select``: a dbt selection (e.g. ``+kpi_reach``); default everything. Raises :class:`MartsError`.
     """
     sources_db, marts_db, work_dir = Path(sources_db).resolve(), Path(marts_db).resolve(), Path(work_dir).resolve()
@@ -63,6 +64,10 @@ def build(sources_db: Path, marts_db: Path, work_dir: Path, *, last_month: dt.da
             "--no-send-anonymous-usage-stats", "--no-version-check"]
     if full_refresh:
         args.append("--full-refresh")
+    else:
+        # adding a month: leave out the tests that scan every contact (staging, tagged full_scan in
+        # dbt_project.yml); a full build runs them
+        args += ["--exclude", "tag:full_scan"]
     if select:
         args += ["--select", select]
     from dbt.cli.main import dbtRunner

@@ -19,7 +19,13 @@ from pathlib import Path
 import pytest
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tesoma-tests-"))
-os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A worker (pytest -n) inherits the controller's environment, this variable included: each worker needs
+    # an Airflow home of its own, beside its own metadata database below.
+    os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
+else:
+    os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
+(_SESSION_DIR / "airflow").mkdir(exist_ok=True)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}"

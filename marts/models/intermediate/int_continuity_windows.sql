@@ -10,7 +10,10 @@
 with bounds as ({{ target_months() }}),
 
 visits as (
-    select c.person_key, c.professional_group, c.professional_key, c.month_n, c.event_start, c.age_at_event
+    -- the group as a boolean: every window below partitions and sorts by it, and a fixed-width key sorts
+    -- and compares much faster than a string (the name comes back only in the final select)
+    select c.person_key, c.professional_group = 'nurse' as is_nurse, c.professional_key, c.month_n, c.event_start,
+           c.age_at_event
     from {{ ref('stg_contacts') }} as c
     cross join bounds as b
     where c.status = 'completed'
@@ -25,35 +28,35 @@ sequenced as (
         lag(professional_key) over w = professional_key as same_as_previous,
         lag(month_n) over w as previous_month_n
     from visits
-    window w as (partition by person_key, professional_group order by event_start, professional_key)
+    window w as (partition by person_key, is_nurse order by event_start, professional_key)
 ),
 
 group_events as (
-    select person_key, professional_group, month_n as t, count(*) as d_visits,
+    select person_key, is_nurse, month_n as t, count(*) as d_visits,
            count(*) filter (where same_as_previous) as d_same_pairs, max(age_at_event) as age_at_event
     from sequenced group by all
     union all
-    select person_key, professional_group, month_n + 12, -count(*), 0, null from visits group by all
+    select person_key, is_nurse, month_n + 12, -count(*), 0, null from visits group by all
     union all
-    select person_key, professional_group, previous_month_n + 12, 0, -count(*), null
+    select person_key, is_nurse, previous_month_n + 12, 0, -count(*), null
     from sequenced where same_as_previous group by all
     union all
-    select distinct v.person_key, v.professional_group, b.first_n, 0, 0, null from visits as v cross join bounds as b
+    select distinct v.person_key, v.is_nurse, b.first_n, 0, 0, null from visits as v cross join bounds as b
 ),
 
 group_timeline as (
     select
         person_key,
-        professional_group,
+        is_nurse,
         t,
         sum(sum(d_visits)) over running as visits,
         sum(sum(d_same_pairs)) over running as same_pairs,
         -- ages only grow, so the highest age so far is the age at the latest visit in the window
         max(max(age_at_event)) over running as age_at_event,
-        lead(t) over (partition by person_key, professional_group order by t) as next_t
+        lead(t) over (partition by person_key, is_nurse order by t) as next_t
     from group_events
-    group by person_key, professional_group, t
-    window running as (partition by person_key, professional_group order by t rows unbounded preceding)
+    group by person_key, is_nurse, t
+    window running as (partition by person_key, is_nurse order by t rows unbounded preceding)
 ),
 
 eligible as (
@@ -64,37 +67,37 @@ eligible as (
 ),
 
 professional_timeline as (
-    select person_key, professional_group, professional_key, t,
-           sum(sum(d)) over (partition by person_key, professional_group, professional_key order by t
+    select person_key, is_nurse, professional_key, t,
+           sum(sum(d)) over (partition by person_key, is_nurse, professional_key order by t
                              rows unbounded preceding) as n
     from (
-        select person_key, professional_group, professional_key, month_n as t, count(*) as d from visits group by all
+        select person_key, is_nurse, professional_key, month_n as t, count(*) as d from visits group by all
         union all
-        select person_key, professional_group, professional_key, month_n + 12, -count(*) from visits group by all
+        select person_key, is_nurse, professional_key, month_n + 12, -count(*) from visits group by all
     )
-    group by person_key, professional_group, professional_key, t
+    group by person_key, is_nurse, professional_key, t
 ),
 
 professionals as (
-    select distinct person_key, professional_group, professional_key from visits
+    select distinct person_key, is_nurse, professional_key from visits
 ),
 
 per_professional as (
-    select e.person_key, e.professional_group, e.t, pt.n
+    select e.person_key, e.is_nurse, e.t, pt.n
     from (
-        select e.person_key, e.professional_group, e.t, p.professional_key
+        select e.person_key, e.is_nurse, e.t, p.professional_key
         from eligible as e
-        inner join professionals as p using (person_key, professional_group)
+        inner join professionals as p using (person_key, is_nurse)
     ) as e
     asof join professional_timeline as pt
         on pt.person_key = e.person_key
-       and pt.professional_group = e.professional_group
+       and pt.is_nurse = e.is_nurse
        and pt.professional_key = e.professional_key
        and pt.t <= e.t
 ),
 
 scores as (
-    select person_key, professional_group, t, sum(n) as professional_visits, sum(n * n) as sum_squares,
+    select person_key, is_nurse, t, sum(n) as professional_visits, sum(n * n) as sum_squares,
            max(n) as usual_provider_visits
     from per_professional
     group by all
@@ -102,7 +105,7 @@ scores as (
 
 select
     e.person_key,
-    e.professional_group,
+    case when e.is_nurse then 'nurse' else 'physician' end as professional_group,
     unnest(range(e.t, least(coalesce(e.next_t, b.last_n + 1), b.last_n + 1))) as month_n,
     e.visits::bigint as visits,
     s.professional_visits::bigint as professional_visits,
@@ -111,5 +114,5 @@ select
     s.usual_provider_visits / e.visits as upc,
     e.same_pairs / (e.visits - 1) as secon
 from eligible as e
-inner join scores as s using (person_key, professional_group, t)
+inner join scores as s using (person_key, is_nurse, t)
 cross join bounds as b
