@@ -177,7 +177,7 @@ def full_rebuild(root: Path, month: dt.date, figures: Figures, echo) -> dict:
             _Stopwatch(report, "write") as written, _Stopwatch(publication, "build_sources") as sources:
         try:
             published = publication.publish(settings, month, echo=lambda line: echo(f"    {line}"))
-        except (publication.PublicationError, marts.MartsError) as exc:
+        except (publication.PublicationError, marts.MartsError, disclosure.DisclosureError) as exc:
             # The floor still runs on the sources catalog: the table says what failed.
             failed = " ".join(str(exc).split())[:200]
             figures.add("(a) tesoma report: FAILED", time.perf_counter() - started, f"≤ {GOAL_FULL_S:.0f} s", False,
