@@ -1,4 +1,5 @@
-{#- For every person with a completed contact: the months over which their 12-month window looks the same.
+{#- For every person with a completed contact as a resident of the area (reach and integration count no one
+    else): the months over which their 12-month window looks the same.
     A window changes only in a month with a contact (it enters) or 12 months after one (it leaves): those
     months are the change points, and the window at a change point holds for every month up to the next.
     So a person's months are a handful of intervals instead of one row per contact and month, and reach
@@ -23,6 +24,11 @@ person_months as (
     cross join bounds as b
     where c.status = 'completed'
       and c.month_n between b.first_n - 11 and b.last_n
+      -- Only persons with a completed contact as a resident of the area: no one else is ever counted by
+      -- reach or integration, and at county scale they are most of the people (21 s → a fraction).
+      and c.person_key in (
+          select r.person_key from {{ ref('stg_contacts') }} as r
+          where r.is_area_resident and r.status = 'completed' and r.month_n between b.first_n - 11 and b.last_n)
     group by c.person_key, c.month_n
 ),
 
