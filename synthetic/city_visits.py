@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 
 from synthetic import clinical_codes
 from synthetic.population import Population, Resident
-from synthetic.schedule import is_working_day
+from synthetic.schedule import is_working_day, wait_days
 from synthetic.seeding import stream
 
 COLUMNS = (
@@ -382,12 +382,7 @@ class _Simulation:
                 return start - dt.timedelta(minutes=rng.randrange(20, 240, 5)), URGENT
             previous_day = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(8, 0))
             return previous_day + dt.timedelta(minutes=rng.randrange(0, 11 * 60, 5)), URGENT
-        roll, days = rng.random(), 0
-        for share, first, last in NON_URGENT_WAIT_DAYS:
-            if roll < share:
-                days = rng.randint(first, last)
-                break
-            roll -= share
+        days = wait_days(rng, NON_URGENT_WAIT_DAYS)
         if days == 0:
             return start - dt.timedelta(minutes=rng.randrange(30, 300, 5)), NON_URGENT
         office = dt.datetime.combine(day - dt.timedelta(days=days), dt.time(8, 0))

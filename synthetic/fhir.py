@@ -51,7 +51,7 @@ from synthetic import clinical_codes, faults
 from synthetic.answer_key import AnswerKey, OutputFile
 from synthetic.fileformats import ndjson
 from synthetic.population import Population, Resident
-from synthetic.schedule import daily_arrival, is_working_day, iso_with_offset, local
+from synthetic.schedule import daily_arrival, is_working_day, iso_with_offset, local, wait_days
 from synthetic.seeding import stream, uuid4
 
 PARTNER = "mehilainen"
@@ -309,12 +309,7 @@ class _Clinic:
             priority = "EM" if encounter_class == "EMER" else "UR"
             assessed = start_utc - dt.timedelta(minutes=rng.randrange(15, 20 * 60, 5))
         else:
-            priority, roll, days = "R", rng.random(), 0
-            for share, first, last in ROUTINE_WAIT_DAYS:
-                if roll < share:
-                    days = rng.randint(first, last)
-                    break
-                roll -= share
+            priority, days = "R", wait_days(rng, ROUTINE_WAIT_DAYS)
             if days == 0:
                 assessed = start_utc - dt.timedelta(minutes=rng.randrange(30, 300, 5))
             else:

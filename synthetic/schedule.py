@@ -99,3 +99,14 @@ def months_touched(days: list[dt.date]) -> list[tuple[int, int]]:
 
 def first_of_next_month(year: int, month: int) -> dt.date:
     return dt.date(year + month // 12, month % 12 + 1, 1)
+
+
+def wait_days(rng, bands: tuple[tuple[float, int, int], ...]) -> int:
+    """Days from a care-need assessment to the visit, drawn from ``bands`` of (share, first day, last day):
+    a band by its share, then a day of it uniformly (the waiting-time shapes of the city and Mehiläinen)."""
+    roll = rng.random()
+    for share, first, last in bands:
+        if roll < share:
+            return rng.randint(first, last)
+        roll -= share
+    return 0
