@@ -37,6 +37,7 @@ from typing import Any, Literal, NoReturn
 
 import yaml
 
+from scorecard.months import month_end, months_between
 from tesoma.config import PROJECT_DIR
 
 CONFIG = PROJECT_DIR / "config" / "alliance.yaml"
@@ -568,9 +569,9 @@ class _Parser:
             if start.day != 1:
                 self.fail(f"{key}.start", f"period {period_id} starts on {start}, not on the first day of a month",
                           f"start it on {start.replace(day=1)} (the target budget is by month)")
-            if end != _month_end(end):
+            if end != month_end(end):
                 self.fail(f"{key}.end", f"period {period_id} ends on {end}, not on the last day of a month",
-                          f"end it on {_month_end(end)} (the target budget is by month)")
+                          f"end it on {month_end(end)} (the target budget is by month)")
             if end < start:
                 self.fail(f"{key}.end", f"period {period_id} ends ({end}) before it starts ({start})",
                           "swap start and end, or correct the year")
@@ -586,7 +587,7 @@ class _Parser:
             if adjusted <= 0:
                 self.fail(f"{key}.adjustments", f"bring period {period_id}'s target to {adjusted}",
                           "check the adjustments' signs and amounts")
-            months = tuple(_months(start, end))
+            months = tuple(months_between(start, end))
             periods.append((i, ContractPeriod(period_id, start, end, target, adjustments, months,
                                               _spread(adjusted, months, profile))))
         self.check_ids_unique(periods)
@@ -818,17 +819,6 @@ def _spread(total: Decimal, months: tuple[dt.date, ...], profile: str) -> tuple[
     whole = sum(weights)
     parts = [_cents(total * w / whole) for w in weights[:-1]]
     return (*parts, total - sum(parts, Decimal(0)))
-
-
-def _months(start: dt.date, end: dt.date) -> Iterable[dt.date]:
-    month = start.replace(day=1)
-    while month <= end:
-        yield month
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-
-
-def _month_end(day: dt.date) -> dt.date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 def _cents(amount: Decimal) -> Decimal:

@@ -45,6 +45,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scorecard.months import add_months, month_end, month_start
 from tesoma.config import PROJECT_DIR, Settings
 from warehouse.commits import file_sha256
 from warehouse.layout import Layout
@@ -102,20 +103,7 @@ class ReproduceResult:
         return all(v == "identical" for v in self.tables.values())
 
 
-# --- months and ids ---------------------------------------------------------------------------------------
-
-def month_start(month: dt.date) -> dt.date:
-    return month.replace(day=1)
-
-
-def month_end(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
+# --- publication ids ---------------------------------------------------------------------------------------
 
 def parse_id(publication_id: str) -> tuple[dt.date, int]:
     m = ID_PATTERN.match(publication_id)
@@ -771,36 +759,6 @@ def _difference(old: pa.Table, new: pa.Table) -> str:
         return f"{old.num_rows} → {new.num_rows} rows"
     changed = sum(a != b for a, b in zip(old.to_pylist(), new.to_pylist(), strict=True))
     return f"{changed} of {old.num_rows} row(s) differ"
-
-
-# --- the analysts' kpi_* views ----------------------------------------------------------------------------
-
-def add_kpi_views(con, layout: Layout) -> list[str]:
-    """Views ``kpi_<table>`` over the latest publication's Parquet files (only published, disclosure-controlled
-    files; never restricted/), each with a comment naming the publication. No publication yet: no views."""
-    pointer = _read_json(layout.published / "latest.json")
-    if pointer is None:
-        return []
-    publication_id = pointer["publication_id"]
-    parse_id(publication_id)
-    folder = layout.published / publication_id
-    views = []
-    for path in sorted(folder.glob("*.parquet")):
-        view = path.stem if path.stem.startswith("kpi_") else f"kpi_{path.stem}"
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", view):
-            continue
-        # Our own file and view names (checked above); DuckDB cannot bind parameters in DDL.
-        con.execute(f"create or replace view {view} as select * from read_parquet('{_sql_text(path)}')")  # noqa: S608
-        comment = (f"Published scorecard table {path.stem} of publication {publication_id} "
-                   f"({pointer.get('month', '')[:7]}), disclosure-controlled; reproduce with "
-                   f"`tesoma report --reproduce {publication_id}`.")
-        con.execute(f"comment on view {view} is '{_sql_text(comment)}'")
-        views.append(view)
-    return views
-
-
-def _sql_text(value: object) -> str:
-    return str(value).replace("'", "''")
 
 
 # --- steps (the monthly DAG's tasks and the command line) --------------------------------------------------

@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from scorecard import charts
+from scorecard.months import add_months
 from tesoma.config import PROJECT_DIR
 
 KPI_DEFINITIONS = PROJECT_DIR / "marts" / "seeds" / "kpi_definitions.csv"
@@ -221,14 +222,9 @@ def _headline(month: dt.date, this: list[dict], budget: list[dict]) -> str:
 
 def _history(scorecard: list[dict], kpi_id: str, month: dt.date) -> list[float | None]:
     by_month = {r["month"]: r["value"] for r in scorecard if r["kpi_id"] == kpi_id}
-    months = [_add_months(month, -i) for i in range(SPARK_MONTHS - 1, -1, -1)]
+    months = [add_months(month, -i) for i in range(SPARK_MONTHS - 1, -1, -1)]
     first = min(by_month) if by_month else month
     return [by_month.get(m) for m in months if m >= first]
-
-
-def _add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def _scorecard(month: dt.date, scorecard: list[dict], defs: dict) -> str:

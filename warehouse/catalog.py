@@ -5,6 +5,7 @@ it is always safe; :func:`as_of` builds the same views for any earlier state."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -31,10 +32,7 @@ def refresh(layout: Layout, ledger_url: str | None = None) -> list[str]:
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
     try:
-        views = build_views(con, files, state)
-        from scorecard.publication import add_kpi_views  # kpi_*: the latest publication's published tables
-
-        views += add_kpi_views(con, layout)
+        views = build_views(con, files, state) + published_views(con, layout)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -111,6 +109,33 @@ def _sql_type(type_: pa.DataType) -> str:
     names = {pa.string(): "varchar", pa.large_string(): "varchar", pa.date32(): "date", pa.bool_(): "boolean",
              pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint", pa.float64(): "double"}
     return names[type_]
+
+
+def published_views(con: duckdb.DuckDBPyConnection, layout: Layout) -> list[str]:
+    """Views ``kpi_<table>`` over the latest publication's Parquet files (``published/latest.json``; only
+    published, disclosure-controlled files, never ``restricted/``), each with a comment naming the
+    publication. No publication yet: no views."""
+    try:
+        pointer = json.loads((layout.published / "latest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    publication_id = pointer["publication_id"]
+    if not re.fullmatch(r"\d{4}-\d{2}-\d+", publication_id):
+        raise ValueError(f"{layout.published / 'latest.json'} names {publication_id!r}, not a publication id "
+                         "like 2026-10-1: publish again (tesoma report --month) to rewrite it")
+    views = []
+    for path in sorted((layout.published / publication_id).glob("*.parquet")):
+        view = path.stem if path.stem.startswith("kpi_") else f"kpi_{path.stem}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", view):
+            continue
+        # Our own file and view names (checked above); DuckDB cannot bind parameters in DDL.
+        con.execute(f"create or replace view {view} as select * from read_parquet({_quote(str(path))})")  # noqa: S608
+        comment = (f"Published scorecard table {path.stem} of publication {publication_id} "
+                   f"({pointer.get('month', '')[:7]}), disclosure-controlled; reproduce with "
+                   f"`tesoma report --reproduce {publication_id}`.")
+        con.execute(f"comment on view {view} is {_quote(comment)}")
+        views.append(view)
+    return views
 
 
 def _state_view(con: duckdb.DuckDBPyConnection, state: states.State) -> str:

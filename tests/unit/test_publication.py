@@ -233,11 +233,11 @@ def test_incomplete_month_is_listed(env):
 
 
 def test_kpi_views_show_the_latest_publication(published):
-    from scorecard import publication
+    from warehouse import catalog
     from warehouse.layout import Layout
 
     con = duckdb.connect()
-    views = publication.add_kpi_views(con, Layout(published.env.root))
+    views = catalog.published_views(con, Layout(published.env.root))
     assert {"kpi_monthly", "kpi_scorecard", "kpi_budget"} <= set(views)
     latest = json.loads((published.env.root / "published" / "latest.json").read_text())["publication_id"]
     (comment,) = con.execute("select comment from duckdb_views() where view_name = 'kpi_scorecard'").fetchone()
@@ -259,10 +259,10 @@ def test_the_analysts_catalog_gets_the_kpi_views_on_refresh(published):
 
 
 def test_no_kpi_views_before_the_first_publication(tmp_path):
-    from scorecard import publication
+    from warehouse import catalog
     from warehouse.layout import Layout
 
-    assert publication.add_kpi_views(duckdb.connect(), Layout(tmp_path)) == []
+    assert catalog.published_views(duckdb.connect(), Layout(tmp_path)) == []
 
 
 def test_reproduce_after_a_correction_gives_identical_tables_and_a_new_publication_differs(published):
