@@ -192,6 +192,9 @@ def full_rebuild(root: Path, month: dt.date, figures: Figures, echo) -> dict:
     figures.add("(a) sources catalog of the state", sources.seconds)
     figures.add(f"    marts: dbt build, {len(run.models)} models + tests", built.seconds,
                 note=f"{run.tests_passed} tests passed")
+    slowest = sorted(run.models.items(), key=lambda item: -item[1])[:4]
+    figures.add("      of it, the slowest models", sum(seconds for _, seconds in slowest),
+                note=", ".join(f"{name} {seconds:.1f}" for name, seconds in slowest))
     figures.add(f"    disclosure control, {protect.calls} tables", protect.seconds)
     figures.add("    report.html", written.seconds)
     figures.add("    scoring, Parquet, manifest, tag", rest)
@@ -316,81 +319,69 @@ CONTINUITY = """
 -- Continuity of care per month and professional group (physician, nurse), for everyone and for persons aged
 -- 65 or over at their latest visit: mean Bice-Boxerman COC, UPC and SECON over the persons with at least 3
 -- completed visits of the group with a recorded professional in the 12 months ending with the month.
--- One sweep over time per person and group: every quantity is a running sum of changes. A visit enters the
--- window in its month and leaves 12 months later; so does a same-professional pair of consecutive visits
--- (from the later one's month until the earlier one leaves). The sum of squares moves by n_j² - n_j'² when
--- professional j's count moves from n_j' to n_j; the largest n_j is the number of levels k that at least one
--- professional reaches (a professional moving from 2 to 4 visits adds one to levels 3 and 4), and a level is
--- reached while its count of professionals is positive. Nothing is expanded to months until the end.
+-- One sweep over time per person and group: a visit enters the window in its month and leaves 12 months
+-- later, and so does a same-professional pair of consecutive visits (from the later one's month until the
+-- earlier one leaves), so the visits and the pairs are running sums of changes. Each professional's count is
+-- a running sum too, constant between its own change points; the sum of squares and the largest count at a
+-- change point of the person come from the professionals whose interval holds it (a range join). Nothing is
+-- expanded to months until the end.
 with contacts as (
     -- 64-bit hashes of the pseudonyms: sorting 8-byte keys, not 26-character texts (one-to-one here, as the
     -- marts' test assert_person_key_is_collision_free checks for the same hash)
-    select hash(person_id) as person_id, professional_group as grp, hash(professional_id) as prof,
-           year(event_date) * 12 + month(event_date) - 1 as m, event_start, age_at_event, status
+    select hash(person_id) as person_id, professional_group = 'nurse' as nurse, hash(professional_id) as prof,
+           year(event_date) * 12 + month(event_date) - 1 as m, event_start, age_at_event, status,
+           professional_group
     from service_event_current
     where status in ('completed', 'no_show') and event_date is not null
 ),
 span as (select min(m) as first_n, ? as last_n from contacts),
 visits as (
-    select person_id, grp, prof, m, event_start, age_at_event from contacts, span
-    where status = 'completed' and grp in ('physician', 'nurse') and prof is not null and m <= span.last_n
+    select person_id, nurse, prof, m, event_start, age_at_event from contacts, span
+    where status = 'completed' and professional_group in ('physician', 'nurse') and prof is not null
+      and m <= span.last_n
 ),
-pairs as (
-    select person_id, grp, m, previous_m
-    from (select person_id, grp, m, lag(prof) over w = prof as same, lag(m) over w as previous_m
-          from visits window w as (partition by person_id, grp order by event_start, prof))
-    where same and m <= previous_m + 11
-),
-professional_changes as (
-    select person_id, grp, prof, t, sum(d) as d
-    from (select person_id, grp, prof, m as t, count(*) as d from visits group by all
-          union all select person_id, grp, prof, m + 12, -count(*) from visits group by all)
-    group by all
-),
-professional_counts as (
-    select person_id, grp, prof, t, d::bigint as d, (sum(d) over (partition by person_id, grp, prof order by t))::bigint
-           as n
-    from professional_changes
-),
-level_changes as (
-    select person_id, grp, t, level, sum(sign(d)) as d
-    from (select person_id, grp, t, d, unnest(range(least(n, n - d) + 1, greatest(n, n - d) + 1)) as level
-          from professional_counts where d <> 0)
-    group by all
-),
-level_reached as (
-    select person_id, grp, t,
-           (sum(d) over w >= 1)::integer - (sum(d) over w - d >= 1)::integer as d_usual
-    from level_changes window w as (partition by person_id, grp, level order by t)
+sequenced as (
+    select person_id, nurse, m, age_at_event, lag(prof) over w = prof as same, lag(m) over w as previous_m
+    from visits window w as (partition by person_id, nurse order by event_start, prof)
 ),
 changes as (
-    select person_id, grp, t, sum(d_visits) as d_visits, sum(d_squares) as d_squares, sum(d_pairs) as d_pairs,
-           sum(d_usual) as d_usual, max(age) as age
-    from (
-        select person_id, grp, t, d as d_visits, n * n - (n - d) * (n - d) as d_squares, 0 as d_pairs,
-               0 as d_usual, null as age from professional_counts
-        union all select person_id, grp, t, 0, 0, 0, d_usual, null from level_reached
-        union all select person_id, grp, m, 0, 0, 1, 0, null from pairs
-        union all select person_id, grp, previous_m + 12, 0, 0, -1, 0, null from pairs
-        union all select person_id, grp, m, 0, 0, 0, 0, max(age_at_event) from visits group by all
-        union all select distinct person_id, grp, span.first_n, 0, 0, 0, 0, null from visits, span
-    )
-    group by all
+    select person_id, nurse, m as t, count(*) as d_visits, count(*) filter (where same) as d_pairs,
+           max(age_at_event) as age
+    from sequenced group by all
+    union all select person_id, nurse, m + 12, -count(*), 0, null from visits group by all
+    union all select person_id, nurse, previous_m + 12, 0, -count(*), null from sequenced where same group by all
+    union all select distinct person_id, nurse, span.first_n, 0, 0, null from visits, span
 ),
 timeline as (
-    select person_id, grp, t, lead(t) over w as next_t, sum(d_visits) over w as visits,
-           sum(d_squares) over w as squares, sum(d_pairs) over w as same_pairs, sum(d_usual) over w as usual,
-           max(age) over w as age
-    from changes window w as (partition by person_id, grp order by t)
+    select person_id, nurse, t, lead(t) over w as next_t, sum(sum(d_visits)) over w as visits,
+           sum(sum(d_pairs)) over w as same_pairs, max(max(age)) over w as age
+    from changes group by person_id, nurse, t
+    window w as (partition by person_id, nurse order by t rows between unbounded preceding and current row)
+),
+eligible as (select timeline.* from timeline, span where visits >= 3 and t between span.first_n and span.last_n),
+professionals as (
+    select * from (
+        select person_id, nurse, prof, t, sum(sum(d)) over w as n, lead(t) over w as next_t
+        from (select person_id, nurse, prof, m as t, count(*) as d from visits group by all
+              union all select person_id, nurse, prof, m + 12, -count(*) from visits group by all)
+        group by person_id, nurse, prof, t
+        window w as (partition by person_id, nurse, prof order by t rows between unbounded preceding and current row)
+    ) where n > 0
+),
+scores as (
+    select e.person_id, e.nurse, e.t, sum(p.n * p.n) as squares, max(p.n) as usual
+    from eligible as e
+    join professionals as p on p.person_id = e.person_id and p.nurse = e.nurse and p.t <= e.t and e.t < p.next_t
+    group by all
 ),
 months as (
-    select grp, unnest(range(t, least(coalesce(next_t, span.last_n + 1), span.last_n + 1))) as month_n,
-           age >= 65 as old, (squares - visits) / (visits * (visits - 1)) as coc, usual / visits as upc,
-           same_pairs / (visits - 1) as secon
-    from timeline, span
-    where visits >= 3 and t between span.first_n and span.last_n
+    select e.nurse, unnest(range(e.t, least(coalesce(e.next_t, span.last_n + 1), span.last_n + 1))) as month_n,
+           e.age >= 65 as old, (s.squares - e.visits) / (e.visits * (e.visits - 1)) as coc, s.usual / e.visits as upc,
+           e.same_pairs / (e.visits - 1) as secon
+    from eligible as e join scores as s using (person_id, nurse, t), span
 )
-select make_date(month_n // 12, month_n % 12 + 1, 1) as month, grp as professional_group, g.age_group,
+select make_date(month_n // 12, month_n % 12 + 1, 1) as month,
+       case when nurse then 'nurse' else 'physician' end as professional_group, g.age_group,
        count(*) as eligible_persons, round(avg(coc), 4) as coc_mean, round(avg(upc), 4) as upc_mean,
        round(avg(secon), 4) as secon_mean
 from months, (select unnest(['all', '65+']) as age_group) as g

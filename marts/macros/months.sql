@@ -10,25 +10,28 @@
 
 {#- The months this run computes, as a one-row CTE body (first_n, last_n, data_first_n).
     Full refresh: var first_month (default: the data's first month) .. var last_month (default: the
-    data's last month). Incremental run: last_month only, so adding a month recomputes one month. -#}
-{% macro target_months() -%}
+    data's last month). Incremental run: last_month only, so adding a month recomputes one month.
+    `contacts`: the staging model whose months are the data's (default stg_contacts; reach and
+    integration pass stg_area_contacts, the only contacts they read). -#}
+{% macro target_months(contacts=none) -%}
+    {%- set contacts = contacts if contacts is not none else ref('stg_contacts') -%}
     select
         {% if adding_a_month() -%}
-        {{ last_month_n() }} as first_n,
+        {{ last_month_n(contacts) }} as first_n,
         {%- elif var('first_month') -%}
         {{ month_n("date '" ~ var('first_month') ~ "'") }} as first_n,
         {%- else -%}
-        (select min(month_n) from {{ ref('stg_contacts') }}) as first_n,
+        (select min(month_n) from {{ contacts }}) as first_n,
         {%- endif %}
-        {{ last_month_n() }} as last_n,
-        (select min(month_n) from {{ ref('stg_contacts') }}) as data_first_n
+        {{ last_month_n(contacts) }} as last_n,
+        (select min(month_n) from {{ contacts }}) as data_first_n
 {%- endmacro %}
 
-{% macro last_month_n() -%}
+{% macro last_month_n(contacts=none) -%}
     {%- if var('last_month') -%}
     {{ month_n("date '" ~ var('last_month') ~ "'") }}
     {%- else -%}
-    (select max(month_n) from {{ ref('stg_contacts') }})
+    (select max(month_n) from {{ contacts if contacts is not none else ref('stg_contacts') }})
     {%- endif -%}
 {%- endmacro %}
 

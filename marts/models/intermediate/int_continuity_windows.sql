@@ -6,7 +6,8 @@
     Computed without expanding visits to months: each visit adds +1 from its month and -1 twelve months
     later (a same-professional pair: +1 from the later visit's month, -1 twelve months after the earlier),
     so running sums give N, the pairs and every n_j at each change point; a window holds until the next
-    change point and only eligible windows are expanded to months. Months of this run only. -#}
+    change point. Stored summed over the persons whose windows hold over the same months (kpi_continuity
+    takes the means per month); persons never leave this model. Months of this run only. -#}
 with bounds as ({{ target_months() }}),
 
 visits as (
@@ -66,53 +67,71 @@ eligible as (
     where g.visits >= 3 and g.t between b.first_n and b.last_n
 ),
 
+-- Each professional's count n_j between its own change points: [t, next_t) with n_j > 0. (The last change
+-- point of a professional is always a visit leaving, n_j = 0: every counted interval has a next_t.)
 professional_timeline as (
-    select person_key, is_nurse, professional_key, t,
-           sum(sum(d)) over (partition by person_key, is_nurse, professional_key order by t
-                             rows unbounded preceding) as n
-    from (
-        select person_key, is_nurse, professional_key, month_n as t, count(*) as d from visits group by all
-        union all
-        select person_key, is_nurse, professional_key, month_n + 12, -count(*) from visits group by all
+    select * from (
+        select person_key, is_nurse, professional_key, t,
+               sum(sum(d)) over w as n,
+               lead(t) over w as next_t
+        from (
+            select person_key, is_nurse, professional_key, month_n as t, count(*) as d from visits group by all
+            union all
+            select person_key, is_nurse, professional_key, month_n + 12, -count(*) from visits group by all
+        )
+        group by person_key, is_nurse, professional_key, t
+        window w as (partition by person_key, is_nurse, professional_key order by t
+                     rows between unbounded preceding and current row)
     )
-    group by person_key, is_nurse, professional_key, t
+    where n > 0
 ),
 
-professionals as (
-    select distinct person_key, is_nurse, professional_key from visits
-),
-
-per_professional as (
-    select e.person_key, e.is_nurse, e.t, pt.n
-    from (
-        select e.person_key, e.is_nurse, e.t, p.professional_key
-        from eligible as e
-        inner join professionals as p using (person_key, is_nurse)
-    ) as e
-    asof join professional_timeline as pt
-        on pt.person_key = e.person_key
-       and pt.is_nurse = e.is_nurse
-       and pt.professional_key = e.professional_key
-       and pt.t <= e.t
-),
-
+-- n_j at each eligible change point: the professionals whose interval holds it (a range join on the
+-- person, about 5 rows per change point at county scale; an as-of join of every professional the person
+-- ever saw to every change point made 97 million rows and took 38 s of the model's 87).
 scores as (
-    select person_key, is_nurse, t, sum(n) as professional_visits, sum(n * n) as sum_squares,
-           max(n) as usual_provider_visits
-    from per_professional
+    select e.person_key, e.is_nurse, e.t, sum(p.n) as professional_visits, sum(p.n * p.n) as sum_squares,
+           max(p.n) as usual_provider_visits
+    from eligible as e
+    inner join professional_timeline as p
+        on p.person_key = e.person_key
+       and p.is_nurse = e.is_nurse
+       and p.t <= e.t
+       and e.t < p.next_t
     group by all
+),
+
+-- Summed per interval of months before anything is stored: the KPI needs means over persons, and writing
+-- ten million person intervals cost as much as computing them (7 s at county scale). The smallest and
+-- largest index and the count of inconsistent rows keep the person-level checks (_intermediate.yml).
+persons as (
+    select
+        e.is_nurse,
+        e.age_at_event >= 65 as is_65plus,
+        e.t as valid_from_n,
+        least(coalesce(e.next_t, b.last_n + 1), b.last_n + 1) - 1 as valid_to_n,
+        e.visits,
+        s.professional_visits,
+        (s.sum_squares - e.visits) / (e.visits * (e.visits - 1)) as coc,
+        s.usual_provider_visits / e.visits as upc,
+        e.same_pairs / (e.visits - 1) as secon
+    from eligible as e
+    inner join scores as s using (person_key, is_nurse, t)
+    cross join bounds as b
 )
 
 select
-    e.person_key,
-    case when e.is_nurse then 'nurse' else 'physician' end as professional_group,
-    unnest(range(e.t, least(coalesce(e.next_t, b.last_n + 1), b.last_n + 1))) as month_n,
-    e.visits::bigint as visits,
-    s.professional_visits::bigint as professional_visits,
-    e.age_at_event >= 65 as is_65plus,
-    (s.sum_squares - e.visits) / (e.visits * (e.visits - 1)) as coc,
-    s.usual_provider_visits / e.visits as upc,
-    e.same_pairs / (e.visits - 1) as secon
-from eligible as e
-inner join scores as s using (person_key, is_nurse, t)
-cross join bounds as b
+    case when is_nurse then 'nurse' else 'physician' end as professional_group,
+    is_65plus,
+    valid_from_n,
+    valid_to_n,
+    count(*) as persons,
+    sum(coc) as coc_sum,
+    sum(upc) as upc_sum,
+    sum(secon) as secon_sum,
+    min(visits) as visits_min,
+    count(*) filter (where professional_visits <> visits) as inconsistent_persons,
+    least(min(coc), min(upc), min(secon)) as index_min,
+    greatest(max(coc), max(upc), max(secon)) as index_max
+from persons
+group by all

@@ -7,7 +7,7 @@
     The person's residence and age group in a window are those of their latest month with contacts in it
     (that month's latest contact with a known value). Holds the months of this run only (full refresh:
     all; adding a month: last_month). -#}
-with bounds as ({{ target_months() }}),
+with bounds as ({{ target_months(ref('stg_area_contacts')) }}),
 
 person_months as (
     select
@@ -19,16 +19,15 @@ person_months as (
         -- two partners differ iff their hashes do (64-bit); integers are cheaper than strings in a window
         min(hash(c.partner)) as partner_low,
         max(hash(c.partner)) as partner_high
-    from {{ ref('stg_contacts') }} as c
+    from {{ ref('stg_area_contacts') }} as c
     inner join {{ ref('service_areas') }} as a on a.service_area = c.service_area
     cross join bounds as b
-    where c.status = 'completed'
-      and c.month_n between b.first_n - 11 and b.last_n
-      -- Only persons with a completed contact as a resident of the area: no one else is ever counted by
-      -- reach or integration, and at county scale they are most of the people (21 s → a fraction).
+    where c.month_n between b.first_n - 11 and b.last_n
+      -- Only persons with a completed contact as a resident of the area in these months: no one else is
+      -- ever counted by reach or integration (stg_area_contacts holds those of all its months).
       and c.person_key in (
-          select r.person_key from {{ ref('stg_contacts') }} as r
-          where r.is_area_resident and r.status = 'completed' and r.month_n between b.first_n - 11 and b.last_n)
+          select r.person_key from {{ ref('stg_area_contacts') }} as r
+          where r.is_area_resident and r.month_n between b.first_n - 11 and b.last_n)
     group by c.person_key, c.month_n
 ),
 

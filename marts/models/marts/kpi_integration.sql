@@ -2,7 +2,7 @@
     had completed contacts in two or more service areas, and with two or more partners. -#}
 {{ config(**monthly_incremental_config()) }}
 
-with bounds as ({{ target_months() }}),
+with bounds as ({{ target_months(ref('stg_area_contacts')) }}),
 
 measure_segments as (
     select 'users' as measure, valid_from_n, valid_to_n from {{ ref('int_user_windows') }} where is_area_resident

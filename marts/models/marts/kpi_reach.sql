@@ -2,7 +2,7 @@
     residents (population of the month's year; the latest earlier year when that is not out yet). -#}
 {{ config(**monthly_incremental_config()) }}
 
-with bounds as ({{ target_months() }}),
+with bounds as ({{ target_months(ref('stg_area_contacts')) }}),
 
 residents_segments as (
     select * from {{ ref('int_user_windows') }} where is_area_resident
