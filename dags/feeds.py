@@ -11,8 +11,9 @@ and fails the run when anything failed (orchestration/delivery_tasks.py).
 
 `publish` commits each delivery to the warehouse's Iceberg tables (one commit per table) and advances the
 warehouse state, so readers see a delivery all at once (tesoma/steps/publishing.py). It emits an event on
-each harmonised table it wrote (an Airflow asset), with one partition key
-`<partner>/<YYYY-MM-DD>` per published delivery; those events start the `catalog` DAG (dags/catalog.py).
+each harmonised table it wrote (an Airflow asset), with the published partitions `<partner>/<YYYY-MM-DD>`
+in the event's extra; those events start the `catalog` DAG (dags/catalog.py), and a burst of them
+coalesces into one catalog run.
 Each DAG has a deadline alert (`late_after` in config/feeds.yaml).
 
 Thin by design: every task calls one library function; nothing heavy happens at import.
@@ -77,8 +78,10 @@ def feed_dag(run: FeedRun):
             partitions = published_partitions(results)
             if not partitions:  # no asset event, so the catalog DAG is not started for nothing
                 raise AirflowSkipException(f"nothing published ({len(results)} delivery(ies) rejected or superseded)")
+            # Plain (not partitioned) events: Airflow queues the catalog DAG once per asset for those, so a
+            # burst of publishes coalesces into one catalog run (dags/catalog.py); the partitions ride along.
             for asset in outlets:
-                outlet_events[asset].add_partitions(partitions)
+                outlet_events[asset].extra = {"partitions": partitions}
             return results
 
         @task(trigger_rule="all_done")

@@ -12,8 +12,8 @@ output in ``<home>/stack-logs/<component>.log``::
 
 As a context manager it migrates the database, starts the components and waits until they are healthy;
 on leaving it stops them and deletes its temporary AIRFLOW_HOME, unless the block failed (the logs are
-kept for the post-mortem). ``preload`` makes the scheduler import the task code once, for every task
-it forks (see :meth:`AirflowStack.write_preload`).
+kept for the post-mortem). The scheduler imports the task code once, for every task it forks (``preload``,
+see :meth:`AirflowStack.write_preload`), as every deployed stack does.
 
 Local use only: the API server listens on 127.0.0.1 and every caller is an admin (simple auth manager,
 all-admins mode); the JWT secret is random per stack.
@@ -48,6 +48,8 @@ COMPONENTS = ("dag-processor", "scheduler", "triggerer", "api-server")
 """Started in this order; the order does not matter for Airflow, they find each other through the DB."""
 
 STACK_VARIABLE = "TESOMA_AIRFLOW_STACK"
+BATCH_POOL = "tesoma_batches"
+"""orchestration.batch_tasks.POOL, named here so that starting a stack does not import Airflow's task SDK."""
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
@@ -105,13 +107,13 @@ class AirflowStack:
     task logs and the components' logs. ``ledger_url`` sets TESOMA_LEDGER_URL (default: the ledger on
     SQLite under the data root, as in the demo). ``extra_env`` is applied last (e.g. Airflow options).
 
-    ``preload`` names modules the scheduler imports at start (see :meth:`write_preload`); the default,
-    none, is production's behaviour.
+    ``preload`` names modules the scheduler imports at start (see :meth:`write_preload`); the default is
+    :data:`orchestration.env.PRELOAD`, as in every deployed stack; ``()`` makes each task import them itself.
     """
 
     def __init__(self, database_url: str, data_root: Path, *, home: Path | None = None,
                  port: int | None = None, ledger_url: str | None = None, pseudonym_key: str | None = None,
-                 parallelism: int = 4, preload: tuple[str, ...] = (), extra_env: dict[str, str] | None = None):
+                 parallelism: int = 4, preload: tuple[str, ...] | None = None, extra_env: dict[str, str] | None = None):
         self._own_home = home is None
         self.home = Path(home or tempfile.mkdtemp(prefix="tesoma-airflow-")).resolve()
         self.data_root = Path(data_root).resolve()
@@ -119,8 +121,11 @@ class AirflowStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.stack_id = secrets.token_hex(8)
         self.components: dict[str, Component] = {}
-        self.preload = preload
+        if preload is None:
+            from orchestration.env import PRELOAD as preload
+        self.preload = tuple(preload)
         self._token: str | None = None
+        self.parallelism = parallelism
         self.env = self._environment(database_url, ledger_url, pseudonym_key, parallelism, extra_env or {})
 
     def _environment(self, database_url: str, ledger_url: str | None, pseudonym_key: str | None,
@@ -157,6 +162,9 @@ class AirflowStack:
             "TESOMA_DATA_ROOT": str(self.data_root),
             "TESOMA_PSEUDONYM_KEY": pseudonym_key or secrets.token_urlsafe(48),
             "TESOMA_RETRY_DELAY_SECONDS": "2",  # a retried task shows at once, not after minutes
+            # The <feed>_history DAGs' batches run in their own pool (orchestration/batch_tasks.py), made by
+            # start() with a slot per parallel task.
+            "TESOMA_BATCH_POOL": BATCH_POOL,
         })
         if database_url.startswith("postgresql+psycopg://"):
             # psycopg 3 is sync and async in one driver, so the same URL serves the async engine (other
@@ -196,26 +204,17 @@ class AirflowStack:
             raise RuntimeError(f"airflow db migrate failed ({result.returncode}); see {self.home / 'db-migrate.log'}")
 
     def write_preload(self) -> None:
-        """Make the scheduler import ``self.preload`` when it starts (``airflow_local_settings``).
+        """Make the processes that fork task processes (here the scheduler) import ``self.preload`` once
+        when they start (``airflow_local_settings``; :mod:`orchestration.env`, *Preloading the task code*).
 
         The LocalExecutor forks its workers from the scheduler and every task process from a worker, and
         each task otherwise imports the pipeline's libraries afresh: Great Expectations alone takes about
-        5 s of CPU, more than the work of a small delivery. Imported once in the scheduler, the forks
-        share it. Only the scheduler does it (the other components never run task code); the import has
-        no side effects that a fork could not share (no threads, no open files or connections).
+        5 s of CPU, more than the work of a small delivery. ``preload=()`` writes nothing: each task then
+        imports what it needs itself (to measure the difference, as tests/integration/test_task_startup.py).
         """
-        settings = self.home / "config" / "airflow_local_settings.py"
-        if not self.preload:
-            settings.unlink(missing_ok=True)
-            return
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        imports = "\n".join(f"    import {name}  # noqa: F401" for name in self.preload)
-        settings.write_text(
-            '"""Written by orchestration.stack: task code imported once in the scheduler, whose\n'
-            'LocalExecutor forks every task process (see AirflowStack.write_preload)."""\n\n'
-            "import sys\n\n__all__: list[str] = []  # no cluster policies here\n\n"
-            f'if sys.argv[1:2] == ["scheduler"]:\n{imports}\n'
-        )
+        from orchestration.env import write_local_settings
+
+        write_local_settings(self.home, self.preload)
 
     def start(self, wait: float = 180) -> None:
         """Start every component, then wait until the API answers and reports each one healthy."""
@@ -234,6 +233,19 @@ class AirflowStack:
                                            stdin=subprocess.DEVNULL, start_new_session=True)
             self.components[name] = Component(name, process, log)
         self.wait_healthy(wait)
+        self.make_batch_pool()
+
+    def make_batch_pool(self) -> None:
+        """The pool of the history DAGs' batches, one slot per task the stack runs at once (a task in a
+        pool that does not exist is never scheduled). Already there: left as it is."""
+        import urllib.error
+
+        try:
+            self.api("POST", "/api/v2/pools", {"name": BATCH_POOL, "slots": self.parallelism,
+                                               "description": "tesoma history batches (dags/history.py)"})
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
 
     def health(self) -> dict:
         """``/api/v2/monitor/health`` (no token needed); {} while the API server is not answering."""

@@ -44,27 +44,33 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def seed_runs(settings: Settings, echo=print) -> None:
-    """Give every DAG a successful run on the latest date that has a delivery (demo data)."""
-    from tesoma.demo import load_dag, output_to
+    """Give every DAG a successful run on the latest date that has a delivery (demo data).
+
+    The runs are ``dag.test()`` runs made to look like the scheduler's (:func:`tesoma.demo.run_dag`): each
+    task's log in the UI, and a duration of seconds, the time the run took.
+    """
+    from tesoma.demo import load_dag, output_to, run_dag
     from tesoma.feed_config import load
     from tesoma.schedule import run_time_for
     from warehouse.ledger import Ledger
 
     ledger = Ledger(settings.ledger_url)
     log = settings.data_root / "airflow" / "seed-runs.log"
-    for feed, run in load().items():
+
+    def run(dag_id: str, **kwargs) -> str:
+        with output_to(log):
+            dag = load_dag(dag_id)
+        return str(run_dag(dag, log, **kwargs).state)
+
+    for feed, feed_run in load().items():
         dates = sorted({d.delivery_date for d in ledger.all(feed) if d.state == "published"})
         if not dates:
             continue
-        with output_to(log):
-            state = load_dag(feed).test(logical_date=run_time_for(dates[-1], run.cadence, run.run_at)).state
+        state = run(feed, logical_date=run_time_for(dates[-1], feed_run.cadence, feed_run.run_at))
         echo(f"  {feed}: run for {dates[-1]} → {state}")
-    with output_to(log):
-        state = load_dag("retention").test(logical_date=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).state
-    echo(f"  retention → {state}")
-    with output_to(log):  # in production the feeds' asset events start it; dag.test() has no scheduler
-        state = load_dag("catalog").test().state
-    echo(f"  catalog → {state}")
+    echo(f"  retention → {run('retention', logical_date=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))}")
+    # in production the feeds' asset events start it; dag.test() has no scheduler
+    echo(f"  catalog → {run('catalog')}")
 
 
 def has_published_data(settings: Settings) -> bool:

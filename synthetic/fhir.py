@@ -383,75 +383,101 @@ def deliver(
     clinic = _Clinic(population, seed)
     for day in days:
         patients, encounters, conditions = clinic.day(day)
-        kinds = plan.kinds(FEED, day)
-        folder = f"landing/{PARTNER}/{FEED}/{day:%Y%m%d}"
-        injected: list[dict] = []
-        duplicates = None
-        if faults.DUPLICATE_ROWS in kinds:
-            duplicates = faults.duplicate_resources(
-                encounters, faults.fault_rng(seed, FEED, day, faults.DUPLICATE_ROWS)
-            )
-            if duplicates:
-                injected.append(
-                    {
-                        "kind": faults.DUPLICATE_ROWS,
-                        "forced": kinds[faults.DUPLICATE_ROWS],
-                        "path": f"{folder}/Encounter.000.ndjson",
-                        **duplicates,
-                    }
-                )
-        if faults.INVALID_CODES in kinds:
-            problems = faults.invalid_fhir_codes(
-                patients, encounters, faults.fault_rng(seed, FEED, day, faults.INVALID_CODES), duplicates
-            )
-            if problems:
-                injected.append(
-                    {
-                        "kind": faults.INVALID_CODES,
-                        "forced": kinds[faults.INVALID_CODES],
-                        "path": folder,
-                        "rows": [p["row"] for p in problems],
-                        "columns": sorted({p["field"] for p in problems}),
-                        "keys": [p["id"] for p in problems],
-                        "details": problems,
-                    }
-                )
-        expected = daily_arrival(day)
-        arrived = expected
-        if faults.LATE_FILE in kinds:
-            arrived = expected + faults.LATENESS
+        deliver_day(key, plan, seed, day, patients, encounters, conditions, progress)
+
+
+def deliver_day(
+    key: AnswerKey,
+    plan: faults.FaultPlan,
+    seed: int,
+    day: dt.date,
+    patients: list[dict],
+    encounters: list[dict],
+    conditions: list[dict],
+    progress: Callable[[str], None],
+) -> None:
+    """Deliver one day's export (the resources as dicts), with the faults planned for it: the demo's
+    clinic and the county generator (``synthetic.county_deliveries``, on its days with faults) share it."""
+    kinds = plan.kinds(FEED, day)
+    folder = f"landing/{PARTNER}/{FEED}/{day:%Y%m%d}"
+    injected: list[dict] = []
+    duplicates = None
+    if faults.DUPLICATE_ROWS in kinds:
+        duplicates = faults.duplicate_resources(
+            encounters, faults.fault_rng(seed, FEED, day, faults.DUPLICATE_ROWS)
+        )
+        if duplicates:
             injected.append(
                 {
-                    "kind": faults.LATE_FILE,
-                    "forced": kinds[faults.LATE_FILE],
-                    "path": folder,
-                    "expected_at": iso_with_offset(expected),
-                    "arrived_at": iso_with_offset(arrived),
+                    "kind": faults.DUPLICATE_ROWS,
+                    "forced": kinds[faults.DUPLICATE_ROWS],
+                    "path": f"{folder}/Encounter.000.ndjson",
+                    **duplicates,
                 }
             )
-        resources = {"Patient": patients, "Encounter": encounters, "Condition": conditions}
-        files = [
-            OutputFile(
-                f"{folder}/{t}.000.ndjson",
-                ndjson(resources[t]),
-                len(resources[t]),
-                earlier_by=dt.timedelta(minutes=1),
+    if faults.INVALID_CODES in kinds:
+        problems = faults.invalid_fhir_codes(
+            patients, encounters, faults.fault_rng(seed, FEED, day, faults.INVALID_CODES), duplicates
+        )
+        if problems:
+            injected.append(
+                {
+                    "kind": faults.INVALID_CODES,
+                    "forced": kinds[faults.INVALID_CODES],
+                    "path": folder,
+                    "rows": [p["row"] for p in problems],
+                    "columns": sorted({p["field"] for p in problems}),
+                    "keys": [p["id"] for p in problems],
+                    "details": problems,
+                }
             )
-            for t in RESOURCE_TYPES
-        ]
-        body = json.dumps(manifest(day, {t: len(resources[t]) for t in RESOURCE_TYPES}), indent=2) + "\n"
-        files.append(OutputFile(f"{folder}/manifest.json", body.encode(), 0))
-        key.deliver(
-            partner=PARTNER,
-            feed=FEED,
-            covers=day.isoformat(),
-            files=files,
-            expected_at=expected,
-            arrived_at=arrived,
-            faults=injected,
-            resources={t: len(resources[t]) for t in RESOURCE_TYPES},
+    expected = daily_arrival(day)
+    arrived = expected
+    if faults.LATE_FILE in kinds:
+        arrived = expected + faults.LATENESS
+        injected.append(
+            {
+                "kind": faults.LATE_FILE,
+                "forced": kinds[faults.LATE_FILE],
+                "path": folder,
+                "expected_at": iso_with_offset(expected),
+                "arrived_at": iso_with_offset(arrived),
+            }
         )
-        progress(
-            f"{day.isoformat()} {FEED}: {len(patients)} patients, {len(encounters)} encounters, "
-            f"{len(conditions)} conditions"
-        )
+    resources = {"Patient": patients, "Encounter": encounters, "Condition": conditions}
+    deliver_export(key, day, {t: (ndjson(resources[t]), len(resources[t])) for t in RESOURCE_TYPES}, arrived,
+                   injected)
+    progress(
+        f"{day.isoformat()} {FEED}: {len(patients)} patients, {len(encounters)} encounters, "
+        f"{len(conditions)} conditions"
+    )
+
+
+def deliver_export(
+    key: AnswerKey,
+    day: dt.date,
+    ndjson_files: dict[str, tuple[bytes, int]],
+    arrived: dt.datetime | None = None,
+    injected: list[dict] | None = None,
+) -> None:
+    """Write a day's export folder: each resource type's NDJSON (bytes, line count) a minute before the
+    ``manifest.json`` that marks it complete, and record the delivery."""
+    folder = f"landing/{PARTNER}/{FEED}/{day:%Y%m%d}"
+    counts = {t: ndjson_files[t][1] for t in RESOURCE_TYPES}
+    files = [
+        OutputFile(f"{folder}/{t}.000.ndjson", ndjson_files[t][0], counts[t], earlier_by=dt.timedelta(minutes=1))
+        for t in RESOURCE_TYPES
+    ]
+    body = json.dumps(manifest(day, counts), indent=2) + "\n"
+    files.append(OutputFile(f"{folder}/manifest.json", body.encode(), 0))
+    expected = daily_arrival(day)
+    key.deliver(
+        partner=PARTNER,
+        feed=FEED,
+        covers=day.isoformat(),
+        files=files,
+        expected_at=expected,
+        arrived_at=arrived or expected,
+        faults=injected or [],
+        resources=counts,
+    )

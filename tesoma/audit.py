@@ -12,6 +12,12 @@ Manifests are read block by block, decompressed: column bounds copied into them 
 data (``warehouse.iceberg.table_properties`` keeps text and pseudonyms out; the audit checks it). A file
 that disappears while the audit runs (old table metadata deleted by a concurrent publish) is skipped.
 
+The catalog DAG audits after every publication, so the audit reads only what changed
+(:func:`scan_incrementally`): a record under ``<data root>/restricted/metadata/`` keeps the files found
+clean (path, size, modification time) and the version of the rules they were scanned under; new and
+changed files are read, a change of the rules reads everything again, ``tesoma audit --full`` forces a
+full scan. A file with findings is never recorded as clean, so it is reported on every audit until fixed.
+
 Files that are byte-for-byte copies of Great Expectations' own Data Docs assets (fonts, logos, styles,
 which GX copies into every site) are skipped: they are GX's, not data, and its fonts carry their
 designer's e-mail address. A file under ``static/`` that differs from GX's is scanned like any other.
@@ -95,24 +101,51 @@ def _iceberg_locations(settings: Settings) -> list[Path]:
 
 
 def delivered_names(settings: Settings) -> set[str]:
-    """Names in the archived deliveries (columns tagged as names in their contracts)."""
+    """Names in the archived deliveries (columns tagged as names in their contracts).
+
+    Reading every archived delivery on every audit would grow with the history, so each delivery's names are
+    kept beside the archive, in the restricted ``raw/`` zone (``raw/.names/<delivery id>.txt``), read once
+    and purged with the archive (``steps.purge``). A delivery whose archive is gone (purged) adds no names."""
     layout, ledger = Layout(settings.data_root), Ledger(settings.ledger_url)
     names: set[str] = set()
+    version = rules_id()
     for delivery in ledger.all():
         try:
             contract = contracts.load(delivery.feed)
         except contracts.ContractError:
             continue
         columns = [c.name for c in contract.columns if c.classification == "direct_identifier" and "name" in c.tags]
-        if not columns:
+        raw = layout.root / delivery.raw_path
+        cached = names_file(layout, delivery.delivery_id)
+        if not columns or not raw.exists():
+            cached.unlink(missing_ok=True)
             continue
         try:
-            for batch in connector_for(delivery.feed).read(layout.root / delivery.raw_path, ReadReport()):
+            head, *found = cached.read_text(encoding="utf-8").split("\n")
+            if head == version:
+                names.update(found)
+                continue
+        except FileNotFoundError:
+            pass
+        found_here: set[str] = set()
+        try:
+            for batch in connector_for(delivery.feed).read(raw, ReadReport()):
                 for column in columns:
-                    names |= names_from(batch.column(column).to_pylist())
+                    found_here |= names_from(batch.column(column).to_pylist())
         except (DeliveryRejected, FileNotFoundError):
             continue
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text("\n".join([version, *sorted(found_here)]), encoding="utf-8")
+        tmp.replace(cached)
+        names |= found_here
+    names.discard("")
     return names
+
+
+def names_file(layout: Layout, delivery_id: str) -> Path:
+    """Where the names of one delivery are kept for the audit (restricted, like the archive it comes from)."""
+    return layout.raw / ".names" / f"{delivery_id}.txt"
 
 
 def _files(targets: list[Path]) -> Iterator[Path]:
@@ -256,21 +289,166 @@ def _is_packaged_asset(path: Path, assets: dict[int, set[str]]) -> bool:
 
 
 def run(settings: Settings, targets: list[Path] | None = None) -> tuple[list[Finding], int]:
-    """Audit the targets (default: warehouse, staging, docs, quality results, logs); returns (findings,
-    files scanned). Copies of GX's own Data Docs assets are not counted."""
-    names = delivered_names(settings)
-    assets = _packaged_assets()
-    findings, scanned = [], 0
-    for path in _files(targets if targets is not None else default_targets(settings)):
+    """Audit every file of the targets (default: warehouse, staging, docs, quality results, logs); returns
+    (findings, files scanned). A full scan that neither reads nor writes the record of
+    :func:`scan_incrementally`. Copies of GX's own Data Docs assets are not counted."""
+    files = _files(targets if targets is not None else default_targets(settings))
+    findings, scanned, _ = _scan(files, _Names(settings), _packaged_assets(), record=None)
+    return findings, scanned
+
+
+# --- incremental audit -----------------------------------------------------------------------------------
+
+RULES_VERSION = 1
+"""Bump when what the audit looks for changes outside the two modules digested by :func:`rules_id` (a new
+kind of file read differently, say). Any change of the record's rules scans everything again."""
+
+SETTLE_SECONDS = 2.0
+"""A file written this recently is scanned but not recorded as clean: on a file system with coarse file
+times a second write within the same tick would keep its size and time, and go unseen."""
+
+
+def rules_id() -> str:
+    """The version of the audit rules: :data:`RULES_VERSION` and a digest of the detectors
+    (``transforms/pseudonymise/detect.py``) and of this module. A digest rather than only a number to bump:
+    a forgotten bump would leave files unscanned under new rules; an edit that changes nothing costs one
+    full scan."""
+    import hashlib
+
+    from transforms.pseudonymise import detect
+
+    digest = hashlib.sha256()
+    for module_file in (detect.__file__, __file__):
+        digest.update(Path(module_file).read_bytes())
+    return f"{RULES_VERSION}-{digest.hexdigest()[:16]}"
+
+
+def record_path(settings: Settings) -> Path:
+    """Where the record of clean files lives: ``<data root>/restricted/metadata/audit-scanned.json`` (file
+    paths, sizes and times only — no content; outside every audit target)."""
+    return Layout(settings.data_root).restricted / "metadata" / "audit-scanned.json"
+
+
+class ScanRecord:
+    """The files the audit found clean under the current rules, each with the size and modification time
+    (ns) it had then. A file is scanned again when either changed, when it is new, or when the rules
+    changed (a record of other rules is ignored). Files with findings are never recorded: they are scanned
+    and reported on every audit until they are fixed."""
+
+    def __init__(self, path: Path, rules: str, clean: dict[str, tuple[int, int]] | None = None):
+        self.path, self.rules = path, rules
+        self.clean: dict[str, tuple[int, int]] = clean or {}
+        self.seen: set[str] = set()
+
+    @classmethod
+    def load(cls, path: Path, rules: str) -> ScanRecord:
+        import json
+
         try:
-            if _is_packaged_asset(path, assets):
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):  # none yet, or damaged: scan everything
+            return cls(path, rules)
+        if data.get("rules") != rules:
+            return cls(path, rules)
+        return cls(path, rules, {p: (int(size), int(mtime)) for p, (size, mtime) in data.get("clean", {}).items()})
+
+    def is_clean(self, path: Path, size: int, mtime_ns: int) -> bool:
+        key = str(path)
+        self.seen.add(key)
+        return self.clean.get(key) == (size, mtime_ns)
+
+    def forget(self, path: Path) -> None:
+        self.clean.pop(str(path), None)
+
+    def settle(self, path: Path, size: int, mtime_ns: int, now: float) -> None:
+        if now - mtime_ns / 1e9 >= SETTLE_SECONDS:
+            self.clean[str(path)] = (size, mtime_ns)
+        else:
+            self.clean.pop(str(path), None)
+
+    def save(self) -> None:
+        """Write the record (files no longer present are dropped from it), atomically."""
+        import json
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = {p: list(v) for p, v in sorted(self.clean.items()) if p in self.seen}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"rules": self.rules, "clean": kept}), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The result of :func:`scan_incrementally`."""
+
+    findings: list[Finding]
+    scanned: int  # files read this time
+    unchanged: int  # files clean at an earlier audit and unchanged since: not read
+    full: bool
+
+    def __str__(self) -> str:
+        how = "full scan" if self.full else f"{self.unchanged} unchanged file(s) already found clean"
+        return f"{self.scanned} files scanned ({how}), {len(self.findings)} finding(s)"
+
+
+def scan_incrementally(settings: Settings, full: bool = False) -> Audit:
+    """Audit the default targets, reading only the files that are new or changed since an audit found them
+    clean (:class:`ScanRecord`, kept at :func:`record_path`). ``full`` scans every file and rewrites the
+    record. Findings are never skipped: a file with findings is not recorded, so it is read and reported
+    again until it is fixed.
+
+    An unchanged file is not scanned again for names delivered after it was found clean: data copied out
+    of a delivery is written after the delivery arrived, so it is in a new or changed file."""
+    import time
+
+    rules = rules_id()
+    path = record_path(settings)
+    record = ScanRecord(path, rules) if full else ScanRecord.load(path, rules)
+    findings, scanned, unchanged = _scan(_files(default_targets(settings)), _Names(settings), _packaged_assets(),
+                                         record, now=time.time())
+    record.save()
+    return Audit(findings, scanned, unchanged, full or unchanged == 0)
+
+
+class _Names:
+    """The delivered names, read from the archived deliveries only when a file has to be scanned (an audit
+    that finds nothing new to read does not open a single delivery)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._names: set[str] | None = None
+
+    def get(self) -> set[str]:
+        if self._names is None:
+            self._names = delivered_names(self.settings)
+        return self._names
+
+
+def _scan(files: Iterator[Path], names: _Names, assets: dict[int, set[str]], record: ScanRecord | None,
+          now: float = 0.0) -> tuple[list[Finding], int, int]:
+    findings: list[Finding] = []
+    scanned = unchanged = 0
+    for path in files:
+        try:
+            stat = path.stat()
+            if record is not None and record.is_clean(path, stat.st_size, stat.st_mtime_ns):
+                unchanged += 1
                 continue
-            found = audit_file(path, names)
+            if _is_packaged_asset(path, assets):
+                if record is not None:
+                    record.settle(path, stat.st_size, stat.st_mtime_ns, now)
+                continue
+            found = audit_file(path, names.get())
         except FileNotFoundError:
             continue  # removed since it was listed (a concurrent publish's old metadata): nothing to leak
         scanned += 1
         findings += found
-    return findings, scanned
+        if record is not None:
+            if found:
+                record.forget(path)
+            else:
+                record.settle(path, stat.st_size, stat.st_mtime_ns, now)
+    return findings, scanned, unchanged
 
 
 @dataclass(frozen=True)

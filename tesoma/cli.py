@@ -2,7 +2,9 @@
 
     tesoma generate --days 30          synthetic deliveries for every feed into data/landing
     tesoma demo                        generate + run the city_visits DAG for each day + example query
+    tesoma generate --scale county     five years of every feed for ~530,000 residents (streaming)
     tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
+    tesoma backfill --from 2026-10-01 --to 2026-10-31   every feed through Airflow's backfill (PostgreSQL stack)
     tesoma check --feed city_visits FILE       a partner's pre-flight check (writes nothing)
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
     tesoma shell                       an interactive SQL prompt on the warehouse
@@ -97,12 +99,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     root = args.root or settings().data_root
     started = time.monotonic()
+    if args.scale == "county":
+        return _generate_county(args, root, started)
+    args.residents = args.residents or 16_000
     summary = generate(root, start=args.start, days=args.days, residents=args.residents, seed=args.seed,
                        fault_rate=args.fault_rate, progress=(lambda line: print(f"  {line}")) if args.verbose else None)
     for line in main_summary_lines(summary):
         print(line)
     print(f"generated {args.days} days for {args.residents} residents into {root / 'landing'} "
           f"in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _generate_county(args: argparse.Namespace, root, started: float) -> int:
+    """``--scale county``: five years (``--months`` ending ``--last-month``) of every feed for a county."""
+    from synthetic.county_deliveries import DEFAULT_RESIDENTS, generate_county_deliveries
+
+    residents = args.residents or DEFAULT_RESIDENTS
+    summary = generate_county_deliveries(root, residents=residents, months=args.months, last_month=args.last_month,
+                                         seed=args.seed, fault_rate=args.fault_rate, progress=print)
+    width = max(len(feed) for feed in summary["feeds"])
+    for feed, info in summary["feeds"].items():
+        print(f"  {feed:<{width}}  {len(info['deliveries']):>6} deliveries  {info['files']:>6} files  "
+              f"{info['rows']:>11,} rows")
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["fault_counts"].items())) or "none"
+    print(f"faults: {len(summary['faults'])} ({counts}); answer key landing/_generated.json")
+    print(f"generated {args.months} months for {residents:,} residents ({summary['contacts']:,} contacts) into "
+          f"{root / 'landing'} in {time.monotonic() - started:.1f}s")
     return 0
 
 
@@ -151,6 +174,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(result)
     steps.refresh_catalog()
     return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Backfill feeds through Airflow's backfill API, with progress and a summary (tesoma/backfill.py)."""
+    from tesoma import backfill
+
+    if args.start > args.end:
+        print(f"tesoma: error: --from {args.start} is after --to {args.end}: give the earlier date as --from",
+              file=sys.stderr)
+        return EXIT_USAGE
+    status, _ = backfill.run(args.feed, args.start, args.end, url=args.airflow_url, rerun=args.rerun,
+                             max_active_runs=args.max_active_runs, poll=args.poll)
+    return status
 
 
 def _connect(as_of: str | None = None):
@@ -254,12 +290,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from tesoma import audit
 
     s = settings()
-    targets = [Path(p).resolve() for p in args.paths] or None
-    findings, scanned = audit.run(s, targets)
+    if args.paths:  # files or folders named here: all of them, every time (the record is the default targets')
+        findings, scanned = audit.run(s, [Path(p).resolve() for p in args.paths])
+        summary = f"{scanned} files scanned, {len(findings)} finding(s)"
+    else:  # new or changed files only, unless --full (tesoma.audit.scan_incrementally)
+        result = audit.scan_incrementally(s, full=args.full)
+        findings, summary = result.findings, str(result)
     for finding in findings:
         print(finding)
-    print(f"audit: {scanned} files scanned, {len(findings)} finding(s)")
-    if targets is None:  # the whole warehouse: how identifiable its persons are (informational)
+    print(f"audit: {summary}")
+    if not args.paths:  # the whole warehouse: how identifiable its persons are (informational)
         print(audit.k_anonymity(s))
     return 1 if findings else 0
 
@@ -419,7 +459,13 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--root", type=lambda t: __import__("pathlib").Path(t).resolve(), default=None,
                    help="data root (default $TESOMA_DATA_ROOT or ./data)")
     g.add_argument("-v", "--verbose", action="store_true", help="print progress per day and feed")
-    g.set_defaults(func=cmd_generate)
+    g.add_argument("--scale", choices=("demo", "county"), default="demo",
+                   help="demo: the Tesoma area, --start/--days (default); county: a wellbeing county, 530000 "
+                        "residents unless --residents, --months ending --last-month, progress per month")
+    g.add_argument("--months", type=_positive, default=60, help="--scale county: months of deliveries (default 60)")
+    g.add_argument("--last-month", type=lambda t: dt.date.fromisoformat(f"{t}-01"), default=dt.date(2026, 10, 1),
+                   metavar="YYYY-MM", help="--scale county: the last month (default 2026-10)")
+    g.set_defaults(func=cmd_generate, residents=None)
 
     d = sub.add_parser("demo", help="generate, run the city_visits DAG per day, print a summary and a query")
     data_args(d)
@@ -431,6 +477,24 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--pull", action="store_true",
                    help="pull from the partner's database (city_visits: TESOMA_CITY_REPORTING_URL) instead of landing/")
     r.set_defaults(func=cmd_run)
+
+    bf = sub.add_parser("backfill", help="backfill feeds over delivery dates through Airflow's backfill API "
+                        "(PostgreSQL stack), with progress and a summary")
+    bf.add_argument("--feed", type=_feed, action="append", default=None,
+                    help="a feed to backfill (repeatable; default: every feed)")
+    bf.add_argument("--from", dest="start", type=_date, required=True, metavar="YYYY-MM-DD",
+                    help="first delivery date")
+    bf.add_argument("--to", dest="end", type=_date, required=True, metavar="YYYY-MM-DD",
+                    help="last delivery date (included)")
+    bf.add_argument("--airflow-url", default=None, metavar="URL",
+                    help="Airflow's API server (default $TESOMA_AIRFLOW_URL or http://127.0.0.1:8080); "
+                         "credentials from $TESOMA_AIRFLOW_USERNAME and $TESOMA_AIRFLOW_PASSWORD")
+    bf.add_argument("--rerun", choices=["none", "failed", "completed"], default="none",
+                    help="dates that already have a run: leave them (none, the default), run the failed ones "
+                         "again, or every one (completed)")
+    bf.add_argument("--max-active-runs", type=_positive, default=4, help="runs at once per feed (default 4)")
+    bf.add_argument("--poll", type=float, default=5.0, help="seconds between progress updates (default 5)")
+    bf.set_defaults(func=cmd_backfill)
 
     q = sub.add_parser("query", help="run SQL against the warehouse catalog (DuckDB)")
     q.add_argument("sql")
@@ -452,7 +516,10 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_status)
     a = sub.add_parser("audit", help="scan warehouse, docs and logs for identity codes, names, phones, e-mails")
     a.add_argument("paths", nargs="*", type=_existing_path,
-                   help="files or folders (default: warehouse, staging, docs, logs)")
+                   help="files or folders, scanned in full (default: warehouse, staging, docs, logs: only the files "
+                        "new or changed since an audit found them clean)")
+    a.add_argument("--full", action="store_true",
+                   help="scan every file of the default targets again (and rewrite the record of clean files)")
     a.set_defaults(func=cmd_audit)
 
     pg = sub.add_parser("purge", help="delete raw/ and quarantine/ copies past their retention period")

@@ -3,6 +3,11 @@ show the result.
 
 In production the catalog DAG is started by the feed DAGs' partitioned asset events (the scheduler does
 that); ``dag.test()`` runs one DAG without a scheduler, so the demo runs the catalog DAG itself.
+
+The demo's runs (and ``tesoma airflow``'s seed runs) go through :func:`run_dag`, so that in the Airflow UI
+they look like the scheduler's: each task's log where the UI reads it, and the run's duration the seconds
+it took (``dag.test()`` alone logs to the terminal and dates the run's start at its logical date, so a run
+for an October delivery made in December showed a duration of weeks and stretched the grid).
 """
 
 from __future__ import annotations
@@ -47,6 +52,81 @@ def output_to(log: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+def _task_log_listener(fallback: Path):
+    """An Airflow listener for ``dag.test()``: while a task runs, the process's output (the task's log)
+    goes to the file the UI reads for that try, ``<base_log_folder>/<log_filename_template>``; between
+    tasks, to ``fallback``. (Defined on call: Airflow is imported only when the demo runs a DAG.)"""
+    import jinja2
+    from airflow.configuration import conf
+    from airflow.sdk._shared.listeners import hookimpl
+
+    folder = Path(conf.get("logging", "base_log_folder"))
+    template = jinja2.Template(conf.get("logging", "log_filename_template"))
+
+    def send_output_to(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with path.open("a") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+
+    class TaskLogFiles:  # the hooks of airflow.sdk._shared.listeners.spec.taskinstance
+        @hookimpl
+        def on_task_instance_running(self, previous_state, task_instance):
+            send_output_to(folder / template.render(ti=task_instance, try_number=task_instance.try_number))
+
+        @hookimpl
+        def on_task_instance_success(self, previous_state, task_instance):
+            send_output_to(fallback)
+
+        @hookimpl
+        def on_task_instance_failed(self, previous_state, task_instance, error):
+            send_output_to(fallback)
+
+        @hookimpl
+        def on_task_instance_skipped(self, previous_state, task_instance):
+            send_output_to(fallback)
+
+    return TaskLogFiles()
+
+
+@contextlib.contextmanager
+def task_log_files(fallback: Path) -> Iterator[None]:
+    """Within the block, ``dag.test()`` writes each task's output to its task log file (see
+    :func:`_task_log_listener`); the rest goes to ``fallback``. Use inside :func:`output_to`."""
+    from airflow.sdk.listener import get_listener_manager
+
+    manager = get_listener_manager()
+    listener = _task_log_listener(fallback)
+    manager.add_listener(listener)
+    try:
+        yield
+    finally:
+        manager.pm.unregister(listener)
+
+
+def restamp(run, started: dt.datetime) -> None:
+    """Date the run's start (and queueing) when it really started, not at its logical date."""
+    import sqlalchemy as sa
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.execute(sa.update(DagRun).where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
+                        .values(start_date=started, queued_at=started))
+
+
+def run_dag(dag, log: Path, **kwargs):
+    """``dag.test(**kwargs)``, its output in ``log``, each task's in its task log, and the run's start
+    restamped (see the module's docstring); returns the run."""
+    started = dt.datetime.now(dt.UTC)
+    with output_to(log), task_log_files(log):
+        run = dag.test(**kwargs)
+    restamp(run, started)
+    return run
+
+
 def load_dag(dag_id: str):
     """The DAG ``dag_id`` from the files in ``dags/`` (the folder is not a package), for ``dag.test()``.
 
@@ -86,7 +166,8 @@ def run_catalog(settings: Settings, echo=print) -> str:
     if not (home / "airflow.db").exists():
         migrate_airflow_db(log)
     with output_to(log):
-        run = load_dag("catalog").test()
+        dag = load_dag("catalog")
+    run = run_dag(dag, log)
     state = str(getattr(run, "state", "?"))
     echo(f"catalog DAG (refresh_catalog → audit; in production started by the feeds' asset events): {state}")
     if "success" not in state:
@@ -114,8 +195,7 @@ def run_days(settings: Settings, feed: str, first: dt.date, days: int, echo=prin
     for i in range(days):
         day = first + dt.timedelta(days=i)
         started = time.monotonic()
-        with output_to(log):
-            run = dag.test(logical_date=run_time_for(day))
+        run = run_dag(dag, log, logical_date=run_time_for(day))
         seconds = time.monotonic() - started
         deliveries = ledger.for_date(feed, day)
         row = {

@@ -184,8 +184,9 @@ class FeedRun:
 **Tasks:** {first} →
 `ingest` (one per delivery) reads, validates (Great Expectations suite generated from the contract),
 pseudonymises and harmonises into staging, quarantining bad rows → `publish` replaces the partitions
-atomically and emits an asset event per table with one partition key `<partner>/<YYYY-MM-DD>` per
-published delivery. Those events start the **`catalog` DAG**, which rebuilds the analysts' DuckDB views
+atomically and emits an asset event per table with the published partitions `<partner>/<YYYY-MM-DD>`
+in the event's extra. Those events start the **`catalog` DAG** (a burst of them makes one run), which
+rebuilds the analysts' DuckDB views
 and the data docs and runs the privacy audit. Nothing published (all rejected or superseded): `publish`
 is skipped and the catalog is not started.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -60,8 +60,11 @@ def update(layout: Layout, ledger_url: str | None = None, full: bool = False) ->
     try:
         kept = set() if before is None else {t for t in TABLES if _up_to_date(con, t, before[1].get(t),
                                                                                state.snapshots.get(t))}
-        changed = replace(state, snapshots={t: v for t, v in state.snapshots.items() if t not in kept})
-        files = readers.files_for(place, changed)
+        # Every table's files are listed and checked to exist even when its view is kept: a missing or
+        # corrupt Iceberg catalog or a deleted data file must stop the refresh with its remedy
+        # (readers.state_files), not leave a view that fails in an analyst's query. Listing reads Iceberg
+        # metadata only; the costly part, DuckDB reading every file's footer, is what keeping a view saves.
+        files = {t: paths for t, paths in readers.files_for(place, state).items() if t not in kept}
         for table in TABLES:  # a table without data now (none yet, or its view would be stale): no view
             if table not in kept and table not in files:
                 con.execute(f"drop view if exists {table}")
@@ -249,7 +252,7 @@ _LATEST = "row_number() over (partition by {key} order by source_updated_at desc
 # So: the keys delivered more than once, found by their 64-bit hash (a group of 8-byte integers); every
 # other row is current as it is, and only the rows of those keys go through the window. A hash collision
 # only adds a key to that small set, where the window compares the keys themselves: the result is exact.
-# 5.5 s for the same table, every row identical (tests/test_catalog.py).
+# 5.5 s for the same table, every row identical (tests/unit/test_current_versions.py).
 _CURRENT = """
     with repeated as (
         select hash({key}) as key_hash from {source} group by key_hash having count(*) > 1

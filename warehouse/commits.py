@@ -4,6 +4,9 @@ A commit is always made on top of the snapshot the current *warehouse state* rec
 (``warehouse.states``). A commit that no state records — left by a publish killed after its table commit
 but before the state was advanced — is rolled back first, so readers and the ledger never disagree about
 what a table holds. Publishing the same staged file again finds it already in place and commits nothing.
+
+:func:`replace_partitions` does the same for several partitions of a table in one commit: a backfill's
+batch of deliveries pays one commit per table, not one per delivery.
 """
 
 from __future__ import annotations
@@ -86,6 +89,103 @@ def replace_partition(catalog, change: PartitionChange, base_snapshot_id: int | 
                              f"with other writers after {retries} retries ({exc}); nothing of it is visible and the "
                              "ledger is unchanged — rerun the publish when the other writers are done") from exc
     return tbl.current_snapshot().snapshot_id
+
+
+def replace_partitions(catalog, table: str, changes: list[PartitionChange], base_snapshot_id: int | None
+                       ) -> int | None:
+    """:func:`replace_partition` for several partitions of one table at once: each partition of ``changes``
+    holds exactly its staged rows after ONE commit on top of ``base_snapshot_id`` (a batch of deliveries,
+    ``tesoma.steps.batches``). Partitions already holding their staged file are left as they are; when
+    all are, nothing is committed. Returns the snapshot the warehouse state should now record for the table.
+
+    The partitions must differ (one change per partner and date): which delivery of a date counts is the
+    caller's decision, made before (``warehouse.ledger.newest``).
+    """
+    keys = [(c.partner, c.delivery_date) for c in changes]
+    if len(set(keys)) != len(keys):
+        doubled = sorted({f"{p}/{d.isoformat()}" for p, d in keys if keys.count((p, d)) > 1})
+        raise ValueError(f"table {table}: several changes for partition(s) {', '.join(doubled)}; "
+                         "a batch publishes one delivery per partner and date")
+    if any(c.table != table for c in changes):
+        raise ValueError(f"replace_partitions({table!r}) was given changes of other tables")
+    if not changes:
+        return base_snapshot_id
+    tbl = load_table(catalog, table, create=True)
+    tbl = roll_back_to(tbl, base_snapshot_id)
+    current = _files_by_partition(tbl, base_snapshot_id, keys)
+    deletes, appends, committed = [], [], []
+    for change in changes:
+        files = current.get((change.partner, change.delivery_date), [])
+        rows = pq.read_metadata(change.staged).num_rows
+        target = data_file_path(tbl, change) if rows else None
+        if sorted(f.file_path for f in files) == ([target] if target else []):
+            if target is not None and not local_path(target).exists():
+                place_file(change, local_path(target))  # deleted behind the catalog's back: the same bytes again
+            continue  # this partition is already published
+        if target is not None:
+            place_file(change, local_path(target))
+            appends.append(target)
+        deletes += files
+        committed.append(change)
+    if not committed:
+        return base_snapshot_id
+    summary = {"tesoma.delivery-ids": ",".join(c.delivery_id for c in committed),
+               "tesoma.partitions": ",".join(f"{c.partner}/{c.delivery_date.isoformat()}" for c in committed)}
+    if len(committed) == 1:  # the same summary as a single delivery's commit
+        summary.update({"tesoma.delivery-id": committed[0].delivery_id,
+                        "tesoma.content-sha256": committed[0].content_sha256})
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+
+    try:
+        with lean_transaction(tbl) as tx:
+            new_files = [data_file(tbl, tx.table_metadata, path) for path in appends]
+            update = tx.update_snapshot(snapshot_properties=summary)
+            # As in replace_partition: new partitions only are an append that merges small manifests;
+            # any replaced partition makes it an overwrite.
+            with (update.overwrite() if deletes else update.merge_append()) as change_files:
+                for old in deletes:
+                    change_files.delete_data_file(old)
+                for new_file in new_files:
+                    change_files.append_data_file(new_file)
+    except (CommitFailedException, ValidationException) as exc:
+        retries = tbl.properties.get("commit.retry.num-retries", "?")
+        raise WarehouseError(f"table {identifier(table)}: the commit of a batch of {len(committed)} deliveries "
+                             f"still conflicted with other writers after {retries} retries ({exc}); nothing of it is "
+                             "visible and the ledger is unchanged — rerun the batch when the other writers are done"
+                             ) from exc
+    return tbl.current_snapshot().snapshot_id
+
+
+def _files_by_partition(tbl, snapshot_id: int | None, keys: list[tuple[str, dt.date]]) -> dict[tuple, list]:
+    """The data files of each (partner, delivery date) partition at ``snapshot_id``, in one scan."""
+    if snapshot_id is None:
+        return {}
+    from pyiceberg.expressions import And, EqualTo, Or
+
+    clauses = [And(EqualTo("partner", p), EqualTo("delivery_date", d.isoformat())) for p, d in keys]
+    row_filter = clauses[0] if len(clauses) == 1 else Or(*clauses)
+    wanted = set(keys)
+    found: dict[tuple, list] = {}
+    for task in tbl.scan(row_filter=row_filter, snapshot_id=snapshot_id).plan_files():
+        key = _partition_of(tbl, task.file)
+        if key in wanted:
+            found.setdefault(key, []).append(task.file)
+    return found
+
+
+def _partition_of(tbl, data_file_) -> tuple[str, dt.date]:
+    """(partner, delivery date) of a data file, from its partition record under the file's spec."""
+    spec = tbl.specs()[data_file_.spec_id]
+    schema = tbl.schema()
+    values = {schema.find_column_name(field.source_id): data_file_.partition[i]
+              for i, field in enumerate(spec.fields)}
+    day = values["delivery_date"]
+    if isinstance(day, int):  # Iceberg keeps a date as days since 1970-01-01
+        day = _EPOCH + dt.timedelta(days=day)
+    return values["partner"], day
+
+
+_EPOCH = dt.date(1970, 1, 1)
 
 
 def roll_back_to(tbl, snapshot_id: int | None):

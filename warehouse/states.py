@@ -7,6 +7,9 @@ it takes the warehouse lock (a row lock in the ledger; SQLite's write lock), com
 tables, then inserts the new state and marks the deliveries published and superseded in the same
 ledger transaction. Killed anywhere before that commit, nothing of it is visible and the ledger says so.
 
+A batch of deliveries (``tesoma.steps.batches``) is published the same way, with one commit per table
+and one new state for the whole batch; that state's ``delivery_id`` names the batch.
+
 A state is named by its id, by the time (the newest state created at or before it) or by a tag
 (:func:`tag`), which keeps it from expiry forever.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -212,6 +216,18 @@ class Publishing:
     def delivery(self, delivery_id: str) -> sa.RowMapping:
         return self.conn.execute(sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id)
                                  ).mappings().one()
+
+    def deliveries_of(self, partitions: Iterable[tuple[str, str, dt.date]]) -> list[sa.RowMapping]:
+        """Every delivery of these (feed, partner, delivery date) partitions, whatever its state, in one
+        query under the lock (a batch's publish decides on all of them at once)."""
+        wanted = set(partitions)
+        if not wanted:
+            return []
+        query = sa.select(deliveries).where(deliveries.c.feed.in_({f for f, _, _ in wanted}),
+                                            deliveries.c.partner.in_({p for _, p, _ in wanted}),
+                                            deliveries.c.delivery_date.in_({d for _, _, d in wanted}))
+        return [row for row in self.conn.execute(query).mappings()
+                if (row["feed"], row["partner"], row["delivery_date"]) in wanted]
 
     def set_delivery(self, delivery_id: str, **values: object) -> None:
         self.conn.execute(deliveries.update().where(deliveries.c.delivery_id == delivery_id)

@@ -1,0 +1,146 @@
+"""What a feed's history run (dags/history.py) does in Airflow: plan a month in batches, process each
+batch, report every delivery.
+
+- :func:`plan_month` — the run's first task: the month's delivery dates (``tesoma.steps.batches
+  .delivery_dates``) cut into batches of :func:`batch_size` dates; the next task is mapped over them.
+- :func:`run_batch` — one mapped task per batch: ``tesoma.steps.process_batch`` (land, ingest each
+  delivery, one publish for the batch). It logs each delivery's row accounting and, first,
+  ``REJECTED <delivery>: <rule>: <message>`` for each rejection; then it FAILS, without retries, when a
+  delivery was rejected (the others are published by then), so the grid shows which batch to look at.
+- :func:`report_month` — the run's last task: the accounting of every delivery of the month, with the
+  rejections first, in its log and the run's note; fails the run when anything was rejected or a batch
+  failed.
+
+Where batches run: the Airflow pool :func:`batch_pool` (``TESOMA_BATCH_POOL``; the stacks create
+``tesoma_batches`` sized to the machine). Only ids, rule names and counts are logged or written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+POOL = "tesoma_batches"
+"""The pool a deployment creates for history batches: as many slots as batches the machine runs at once."""
+
+
+def batch_pool() -> str:
+    """The pool of the batch tasks: ``TESOMA_BATCH_POOL``, else Airflow's ``default_pool``.
+
+    A task in a pool that does not exist is never scheduled, and a DAG file cannot look into the metadata
+    database to check: so the DAGs use :data:`POOL` only where the environment says it was created."""
+    return os.environ.get("TESOMA_BATCH_POOL") or "default_pool"
+
+
+def batch_size() -> int:
+    """Delivery dates per batch: ``TESOMA_BATCH_DATES``, else ``tesoma.steps.batches.DEFAULT_BATCH_SIZE``."""
+    value = os.environ.get("TESOMA_BATCH_DATES")
+    if not value:
+        from tesoma.steps.batches import DEFAULT_BATCH_SIZE
+
+        return DEFAULT_BATCH_SIZE
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"TESOMA_BATCH_DATES={value!r}: give a whole number of dates per batch, at least 1")
+    return int(value)
+
+
+def month_of(context: Any) -> dt.date:
+    """The month a history run processes (its 1st day): the start of its data interval, Helsinki time."""
+    from zoneinfo import ZoneInfo
+
+    from tesoma.config import TIMEZONE
+
+    moment = context.get("data_interval_start") or context.get("logical_date") or context["dag_run"].run_after
+    return moment.astimezone(ZoneInfo(TIMEZONE)).date().replace(day=1)
+
+
+def plan_month(feed: str, month: dt.date) -> list[list[str]]:
+    """The month's delivery dates (ISO) in batches; an empty list (no mapped task) for a month without any."""
+    from tesoma.steps.batches import batches_of, delivery_dates
+
+    dates = delivery_dates(feed, month)
+    batches = batches_of(dates, batch_size())
+    log.info("%s %s: %d delivery date(s) in %d batch(es) of up to %d", feed, f"{month:%Y-%m}", len(dates),
+             len(batches), batch_size())
+    return batches
+
+
+def run_batch(feed: str, partitions: list[str], final_attempt: bool = True) -> dict:
+    """Process one batch; log its accounting; fail (no retry) when one of its deliveries was rejected.
+
+    Before the task's last try, a failure of ours fails the task so that Airflow retries the batch; on the
+    last, it rejects the delivery it happened in (``internal_error``), as the daily ``ingest`` does."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from orchestration.delivery_tasks import operator_problems_fail_at_once, rejection_line
+    from tesoma import steps
+
+    with operator_problems_fail_at_once():
+        result = steps.process_batch(feed, partitions, final_attempt=final_attempt)
+    rejected = [r for r in result["deliveries"] if r["state"] == "rejected"]
+    for r in rejected:
+        log.error("%s", rejection_line(r["delivery_id"], r.get("reason") or "?", r.get("message")))
+    log.info("%s: %s\n%s", ", ".join(partitions), _counts_line(result["counts"], result["seconds"]),
+             _table(result["deliveries"]))
+    if rejected:
+        raise AirflowFailException(f"{len(rejected)} of {len(result['deliveries'])} delivery(ies) rejected (the "
+                                   "others are published): " + "; ".join(r["delivery_id"] for r in rejected))
+    return {k: result[k] for k in ("feed", "partitions", "counts", "warehouse_state", "seconds")}
+
+
+def _counts_line(counts: dict, seconds: float) -> str:
+    shown = ("deliveries", "published", "superseded", "rejected", "already_done", "rows_read", "rows_published",
+             "rows_quarantined")
+    return ", ".join(f"{k.replace('_', ' ')} {counts.get(k, 0)}" for k in shown) + f" in {seconds:.1f} s"
+
+
+def _table(deliveries: list[dict]) -> str:
+    from orchestration.delivery_tasks import table
+
+    return table([{**r, "quarantined_by_reason": {}} for r in deliveries])
+
+
+def report_month(feed: str, month: dt.date, batches: list[list[str]], context: Any) -> list[dict]:
+    """The run's last task: every delivery of the month's planned dates from the ledger, rejections first,
+    in the log and the run's note; fails when a delivery was rejected or a batch task failed."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from orchestration.delivery_tasks import accounting, rejection_line, table
+    from orchestration.run_notes import set_note
+    from tesoma.config import settings
+    from warehouse import states
+    from warehouse.ledger import Ledger
+
+    ti = context["ti"]
+    ledger = Ledger(settings().ledger_url)
+    dates = sorted({dt.date.fromisoformat(d) for batch in batches or [] for d in batch})
+    ids = [d.delivery_id for day in dates for d in ledger.for_date(feed, day)]
+    rows = accounting(ids)
+    failed = ti.get_ti_count(dag_id=ti.dag_id, run_ids=[ti.run_id], states=["failed", "upstream_failed"])
+    by_state: dict[str, int] = {}
+    for r in rows:
+        by_state[r["state"]] = by_state.get(r["state"], 0) + 1
+    head = (f"**{feed}, {month:%Y-%m}**: {len(dates)} delivery date(s) in {len(batches or [])} batch(es), "
+            f"{len(rows)} delivery(ies): " + (", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) or "none"))
+    if by_state.get("published"):
+        head += f"; warehouse state {states.head(ledger.engine).state_id}"
+    lines = [rejection_line(r["delivery_id"], r["reason"] or "?") for r in rows if r["state"] == "rejected"]
+    lines += [f"NOT {'INGESTED' if r['state'] == 'landed' else 'PUBLISHED'} {r['delivery_id']}: its batch failed "
+              "(see the batch task's log)" for r in rows if r["state"] in ("landed", "staged")]
+    for line in lines:
+        log.error("%s", line)
+    if rows:
+        log.info("row accounting:\n%s", table(rows))
+    if rows or failed:
+        set_note(ti.dag_id, ti.run_id, "\n\n".join([head, *lines, table(rows)] if rows else [head, *lines]))
+    if lines or failed:
+        raise AirflowFailException(f"{len(lines)} delivery(ies) not published, {failed} task(s) failed: "
+                                   + ("; ".join(lines[:5]) or "see the grid") + (" …" if len(lines) > 5 else ""))
+    if not rows:
+        raise AirflowSkipException(f"nothing was delivered for {feed} in {month:%Y-%m}")
+    return [{k: r[k] for k in ("delivery_id", "state", "rows_read", "rows_published", "rows_quarantined")}
+            for r in rows]
