@@ -1,6 +1,6 @@
 """One history DAG per partner feed, ``<feed>_history``: a month of deliveries in batches, for backfills.
 
-plan (the month's delivery dates, in batches) → process_batch (mapped: one task per batch) → report
+plan (the month's delivery dates, in batches) → process_batch (mapped: one task per batch) → announce → report
 
 The daily feed DAGs (dags/feeds.py) process one delivery date per run, paying a run's start-up, the
 imports and one warehouse commit per delivery. Reprocessing history that way (five years of every feed is
@@ -11,24 +11,31 @@ mapping) in the pool `TESOMA_BATCH_POOL` (the stacks create `tesoma_batches`; `d
 Each batch lands and ingests every delivery on its own — its ledger row, row accounting, quarantine and
 quality results, as in a daily run — and publishes the batch with one commit per table and one warehouse
 state (tesoma/steps/batches.py). Deliveries already published are left as they are: running a month
-again changes nothing.
+again changes nothing. A run's configuration ``{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`` limits it to
+the dates of a range (``tesoma backfill`` passes its range, so a month it covers in part is processed in
+part); without one a run takes its whole month.
 
 Monthly schedule, paused at creation and ``catchup=False``: these DAGs are meant to be run by Airflow's
-backfill API (`airflow backfill create --dag-id <feed>_history --from-date … --to-date …`, or the UI's
-"Backfill"), on PostgreSQL (Airflow refuses backfills on SQLite). A history run emits no asset events:
-refresh the catalog once the backfill is done (`tesoma refresh` or trigger the `catalog` DAG).
+backfill API (or triggered for a month). Unpausing one makes Airflow create its latest month's scheduled run;
+that run does nothing (``plan`` plans no batch for a scheduled run: the daily DAGs process the current
+months). Run them through the backfill API (`tesoma backfill`, `airflow backfill create --dag-id
+<feed>_history --from-date … --to-date …`, or the UI's "Backfill"), on PostgreSQL (Airflow refuses
+backfills on SQLite). After the batches, `announce` emits an asset event per harmonised table of the
+feed, with the partitions the run published in the event's extra (``{"partitions": [...]}``), as the daily
+DAGs' ``publish`` does: plain events, so the ``catalog`` DAG coalesces a burst of history runs into one or
+two refreshes (dags/catalog.py). Nothing published, no event.
 
 Thin by design: every task calls one library function; nothing heavy happens at import.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 import contracts
 from orchestration.batch_tasks import batch_pool
-from tesoma.feed_config import FeedRun, load
+from tesoma.feed_config import FeedRun, asset_uri, load
 from tesoma.schedule import EARLIEST, task_defaults
 
 DOC = """
@@ -36,12 +43,15 @@ DOC = """
 
 **Tasks:** `plan` lists the month's delivery dates ({source}) in batches → `process_batch` (one mapped task
 per batch, pool `{pool}`) lands and ingests each delivery on its own and publishes the batch at once
-(one commit per table, one warehouse state) → `report` puts every delivery's row accounting, rejections
+(one commit per table, one warehouse state) → `announce` tells the `catalog` DAG what was published (asset
+events on {tables}; skipped when nothing was) → `report` puts every delivery's row accounting, rejections
 first, in its log and the run's note.
 
-**Run it** with Airflow's backfill (PostgreSQL only): `airflow backfill create --dag-id {feed}_history
---from-date 2022-01-01 --to-date 2026-10-31`. Running a month again changes nothing. Afterwards, refresh
-the analysts' catalog once (`catalog` DAG).
+**Run it** with `tesoma backfill --from 2022-01-01 --to 2026-10-31 --feed {feed}` (PostgreSQL only; it
+passes the range as the runs' configuration `{{"from": …, "to": …}}`, so a month covered in part is processed
+in part), or `airflow backfill create --dag-id {feed}_history --from-date 2022-01-01 --to-date 2026-10-31`
+(whole months). Dates before the contract's service period need `TESOMA_HISTORY_FROM` (docs/operations.md,
+"Backfilling history"). Running a month again changes nothing. The catalog refreshes by itself after.
 
 **When it fails:**
 - *A `process_batch` task failed with REJECTED lines:* those deliveries were rejected (the others of the
@@ -54,6 +64,7 @@ the analysts' catalog once (`catalog` DAG).
 
 def history_dag(run: FeedRun):
     source = "its cadence: the source is asked" if run.transport == "pull" else "the files in landing/"
+    outlets = [Asset(asset_uri(table), group="warehouse") for table in run.tables]
 
     @dag(
         dag_id=f"{run.feed}_history",
@@ -64,14 +75,21 @@ def history_dag(run: FeedRun):
         max_active_runs=4,
         tags=[*(f"partner:{p}" for p in run.partners), f"feed:{run.feed}", "history"],
         default_args=task_defaults(run.owner, run.retries),
-        doc_md=DOC.format(feed=run.feed, source=source, pool=batch_pool()),
+        doc_md=DOC.format(feed=run.feed, source=source, pool=batch_pool(),
+                          tables=", ".join(f"`{t}`" for t in run.tables)),
     )
     def history():
         @task
         def plan() -> list[list[str]]:
-            from orchestration.batch_tasks import month_of, plan_month
+            from orchestration.batch_tasks import month_of, plan_month, range_of
 
-            return plan_month(run.feed, month_of(get_current_context()))
+            context = get_current_context()
+            if context["dag_run"].run_type == "scheduled":
+                # Unpausing (tesoma backfill does, as Airflow runs no backfill run of a paused DAG) makes the
+                # latest month's scheduled run: the daily DAGs process that month; this run does nothing.
+                print("a scheduled run of a history DAG does nothing: history runs are backfilled or triggered")
+                return []
+            return plan_month(run.feed, month_of(context), range_of(context))
 
         @task(pool=batch_pool())
         def process_batch(partitions: list[str]) -> dict:
@@ -79,6 +97,24 @@ def history_dag(run: FeedRun):
             from orchestration.delivery_tasks import is_final_attempt
 
             return run_batch(run.feed, partitions, final_attempt=is_final_attempt(get_current_context()["ti"]))
+
+        @task(outlets=outlets, trigger_rule="all_done")
+        def announce(batches: list[list[str]], outlet_events=None) -> list[str]:
+            import datetime as dt
+
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from orchestration.batch_tasks import announce as published_by_run
+
+            started = get_current_context()["dag_run"].start_date
+            partitions = published_by_run(run.feed, batches, started.astimezone(dt.UTC) if started else None)
+            if not partitions:  # no asset event, so the catalog DAG is not started for nothing
+                raise AirflowSkipException("nothing published by this run")
+            # Plain events (no partition key), the partitions in the extra: the catalog coalesces them
+            # (dags/catalog.py); a partitioned event would make a catalog run per partition.
+            for asset in outlets:
+                outlet_events[asset].extra = {"partitions": partitions}
+            return partitions
 
         @task(trigger_rule="all_done")
         def report(batches: list[list[str]]) -> list[dict]:
@@ -88,7 +124,7 @@ def history_dag(run: FeedRun):
             return report_month(run.feed, month_of(context), batches, context)
 
         batches = plan()
-        process_batch.expand(partitions=batches) >> report(batches)
+        process_batch.expand(partitions=batches) >> announce(batches) >> report(batches)
 
     return history()
 

@@ -7,6 +7,9 @@ batch, report every delivery.
   delivery, one publish for the batch). It logs each delivery's row accounting and, first,
   ``REJECTED <delivery>: <rule>: <message>`` for each rejection; then it FAILS, without retries, when a
   delivery was rejected (the others are published by then), so the grid shows which batch to look at.
+- :func:`announce` — after the batches: the month's deliveries this run published, as the partitions
+  (``<partner>/<YYYY-MM-DD>``) the DAG's asset events carry in their extra, so that the ``catalog`` DAG
+  refreshes once for a burst of history runs; nothing published, no event (the task is skipped).
 - :func:`report_month` — the run's last task: the accounting of every delivery of the month, with the
   rejections first, in its log and the run's note; fails the run when anything was rejected or a batch
   failed.
@@ -58,15 +61,70 @@ def month_of(context: Any) -> dt.date:
     return moment.astimezone(ZoneInfo(TIMEZONE)).date().replace(day=1)
 
 
-def plan_month(feed: str, month: dt.date) -> list[list[str]]:
-    """The month's delivery dates (ISO) in batches; an empty list (no mapped task) for a month without any."""
+RANGE_KEYS = ("from", "to")
+"""The run's configuration (``dag_run.conf``) may limit it to a range of delivery dates: ``{"from":
+"YYYY-MM-DD", "to": "YYYY-MM-DD"}`` (both included). ``tesoma backfill`` passes its range so that a first or
+last month the range covers only in part processes only the range's dates."""
+
+
+def range_of(context: Any) -> tuple[dt.date, dt.date] | None:
+    """The delivery-date range of the run's configuration (:data:`RANGE_KEYS`), or None (the whole month)."""
+    dag_run = context.get("dag_run")
+    conf = (getattr(dag_run, "conf", None) if dag_run is not None else None) or context.get("params") or {}
+    first, last = conf.get("from"), conf.get("to")
+    if not first and not last:
+        return None
+    try:
+        return (dt.date.fromisoformat(first) if first else dt.date.min,
+                dt.date.fromisoformat(last) if last else dt.date.max)
+    except (TypeError, ValueError):
+        raise ValueError(f"the run's configuration {{'from': {first!r}, 'to': {last!r}}} is not a range of "
+                         "delivery dates: give YYYY-MM-DD for either or both, or no configuration for the "
+                         "whole month") from None
+
+
+def plan_month(feed: str, month: dt.date, within: tuple[dt.date, dt.date] | None = None) -> list[list[str]]:
+    """The month's delivery dates (ISO; only those ``within`` a range, when given) in batches; an empty
+    list (no mapped task) for a month without any."""
     from tesoma.steps.batches import batches_of, delivery_dates
 
-    dates = delivery_dates(feed, month)
+    dates = delivery_dates(feed, month, within=within)
     batches = batches_of(dates, batch_size())
-    log.info("%s %s: %d delivery date(s) in %d batch(es) of up to %d", feed, f"{month:%Y-%m}", len(dates),
-             len(batches), batch_size())
+    limited = f" (range {within[0]} … {within[1]})" if within else ""
+    log.info("%s %s%s: %d delivery date(s) in %d batch(es) of up to %d", feed, f"{month:%Y-%m}", limited,
+             len(dates), len(batches), batch_size())
     return batches
+
+
+def announce(feed: str, batches: list[list[str]], since: dt.datetime | None) -> list[str]:
+    """The partitions (``<partner>/<YYYY-MM-DD>``, sorted) of the planned dates' deliveries published since
+    ``since`` (the run's start; None: any time): what the history DAG's asset events carry, so that the
+    ``catalog`` DAG (a plain asset schedule: a burst of events makes one or two runs) refreshes after it.
+
+    From the ledger, not from the batches' results: a batch with a rejected delivery fails its task, but
+    it published the others, and the catalog must see them."""
+    import sqlalchemy as sa
+
+    from tesoma.config import settings
+    from tesoma.feed_config import partition_key
+    from warehouse.ledger import Ledger, deliveries
+
+    dates = sorted({dt.date.fromisoformat(d) for batch in batches or [] for d in batch})
+    if not dates:
+        return []
+    query = sa.select(deliveries.c.partner, deliveries.c.delivery_date).where(
+        deliveries.c.feed == feed, deliveries.c.delivery_date.in_(dates), deliveries.c.state == "published")
+    if since is not None:
+        query = query.where(deliveries.c.updated_at >= since)
+    ledger = Ledger(settings().ledger_url)
+    try:
+        with ledger.engine.connect() as conn:
+            partitions = sorted({partition_key(partner, day) for partner, day in conn.execute(query)})
+    finally:
+        ledger.engine.dispose()
+    log.info("%s: %d partition(s) published by this run%s", feed, len(partitions),
+             ": " + ", ".join(partitions[:10]) + (" …" if len(partitions) > 10 else "") if partitions else "")
+    return partitions
 
 
 def run_batch(feed: str, partitions: list[str], final_attempt: bool = True) -> dict:

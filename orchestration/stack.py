@@ -15,6 +15,17 @@ on leaving it stops them and deletes its temporary AIRFLOW_HOME, unless the bloc
 kept for the post-mortem). The scheduler imports the task code once, for every task it forks (``preload``,
 see :meth:`AirflowStack.write_preload`), as every deployed stack does.
 
+**Executors.** The default is the LocalExecutor (the scheduler forks the task processes). With
+``executor="CeleryExecutor"`` the stack is the scaled-out shape instead: the scheduler queues tasks on a
+Redis broker (``redis://127.0.0.1:6379/<n>``, a database number empty when the stack starts, flushed at
+start and stop; see :func:`free_redis_db`), ``celery_workers`` ``airflow celery worker`` processes
+(``w1``, ``w2``, …) take them, and Celery keeps its task results in the stack's own metadata database
+(``db+postgresql+psycopg://…``). Each worker is a component like the others (own session, log
+``stack-logs/celery-worker-w1.log``, stopped with the stack) and preloads the task code like the
+scheduler does (:data:`orchestration.env.FORKING_COMMANDS`). Both workers run on this one machine, so
+each reports its own name as the task instances' ``hostname`` (:func:`worker_hostname`): the REST API
+then tells which worker ran which task.
+
 Local use only: the API server listens on 127.0.0.1 and every caller is an admin (simple auth manager,
 all-admins mode); the JWT secret is random per stack.
 
@@ -46,11 +57,55 @@ from tesoma.config import PROJECT_DIR
 
 COMPONENTS = ("dag-processor", "scheduler", "triggerer", "api-server")
 """Started in this order; the order does not matter for Airflow, they find each other through the DB."""
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+WORKER_PREFIX = "celery-worker-"
+"""A Celery worker's component name is this prefix and its name (``celery-worker-w1``)."""
+WORKER_VARIABLE = "TESOMA_CELERY_WORKER"
+"""A Celery worker's name (``w1``) in its environment: what :func:`worker_hostname` reports."""
+REDIS = ("127.0.0.1", 6379)
 
 STACK_VARIABLE = "TESOMA_AIRFLOW_STACK"
 BATCH_POOL = "tesoma_batches"
 """orchestration.batch_tasks.POOL, named here so that starting a stack does not import Airflow's task SDK."""
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def worker_hostname() -> str:
+    """The hostname a task instance records (``[core] hostname_callable`` of the stack's Celery workers):
+    ``w1@<this host's FQDN>``, so two workers on one machine are told apart in the UI and the REST API.
+    Task logs are read from the shared AIRFLOW_HOME, not fetched from this name."""
+    return f"{os.environ.get(WORKER_VARIABLE, 'worker')}@{socket.getfqdn()}"
+
+
+def free_redis_db(host: str = REDIS[0], port: int = REDIS[1]) -> int:
+    """A Redis database number from 1 to 15 that holds no key right now, tried in random order (0 is left
+    to whoever uses Redis without choosing). Raises, saying what to do, when every one is in use."""
+    import random
+
+    import redis
+
+    numbers = list(range(1, 16))
+    random.shuffle(numbers)
+    for number in numbers:
+        client = redis.Redis(host=host, port=port, db=number, socket_timeout=5)
+        try:
+            if client.dbsize() == 0:
+                return number
+        finally:
+            client.close()
+    raise RuntimeError(f"every Redis database 1-15 on {host}:{port} holds keys: stop the stacks using them, or "
+                       "flush one you know is stale (redis-cli -n <n> flushdb)")
+
+
+def flush_redis_db(number: int, host: str = REDIS[0], port: int = REDIS[1]) -> None:
+    """Empty database ``number`` (the broker's queues and Celery's bookkeeping of one stack)."""
+    import redis
+
+    client = redis.Redis(host=host, port=port, db=number, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
 
 
 def free_port() -> int:
@@ -109,11 +164,22 @@ class AirflowStack:
 
     ``preload`` names modules the scheduler imports at start (see :meth:`write_preload`); the default is
     :data:`orchestration.env.PRELOAD`, as in every deployed stack; ``()`` makes each task import them itself.
+
+    ``executor`` is ``LocalExecutor`` (default) or ``CeleryExecutor``; with Celery, ``celery_workers``
+    workers each run up to ``worker_concurrency`` tasks at once (default: ``parallelism`` shared out among
+    them, so the machine runs no more tasks than with the LocalExecutor) on the Redis database
+    ``redis_db`` (default: :func:`free_redis_db`).
     """
 
     def __init__(self, database_url: str, data_root: Path, *, home: Path | None = None,
                  port: int | None = None, ledger_url: str | None = None, pseudonym_key: str | None = None,
-                 parallelism: int = 4, preload: tuple[str, ...] | None = None, extra_env: dict[str, str] | None = None):
+                 parallelism: int = 4, preload: tuple[str, ...] | None = None, extra_env: dict[str, str] | None = None,
+                 executor: str = "LocalExecutor", celery_workers: int = 2, worker_concurrency: int | None = None,
+                 redis_db: int | None = None):
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor={executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if executor == "CeleryExecutor" and celery_workers < 1:
+            raise ValueError(f"celery_workers={celery_workers}: the CeleryExecutor needs at least one worker")
         self._own_home = home is None
         self.home = Path(home or tempfile.mkdtemp(prefix="tesoma-airflow-")).resolve()
         self.data_root = Path(data_root).resolve()
@@ -126,6 +192,10 @@ class AirflowStack:
         self.preload = tuple(preload)
         self._token: str | None = None
         self.parallelism = parallelism
+        self.executor = executor
+        self.workers = [f"w{i}" for i in range(1, celery_workers + 1)] if executor == "CeleryExecutor" else []
+        self.worker_concurrency = worker_concurrency or max(1, parallelism // max(1, len(self.workers)))
+        self.redis_db = None if not self.workers else redis_db if redis_db is not None else free_redis_db()
         self.env = self._environment(database_url, ledger_url, pseudonym_key, parallelism, extra_env or {})
 
     def _environment(self, database_url: str, ledger_url: str | None, pseudonym_key: str | None,
@@ -172,8 +242,31 @@ class AirflowStack:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = database_url
         if ledger_url:
             env["TESOMA_LEDGER_URL"] = ledger_url
+        if self.workers:
+            env.update(self._celery_environment(database_url))
         env.update(extra)
         return env
+
+    def _celery_environment(self, database_url: str) -> dict[str, str]:
+        """The CeleryExecutor's settings (names: the celery provider's ``[celery]`` section)."""
+        return {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{self.redis_db}",
+            # Task results in the stack's own metadata database (Celery makes its two tables there):
+            # nothing of a task outlives the stack in Redis, and no second database is needed.
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database_url}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+            # One task fetched ahead per worker process (the default, said out loud): a worker that
+            # prefetched more would hold tasks the other worker could be running.
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            # Sending a task to Redis on a busy two-core machine can take longer than the default 1 s.
+            "AIRFLOW__CELERY__OPERATION_TIMEOUT": "10",
+        }
+
+    def worker_environment(self, worker: str) -> dict[str, str]:
+        """A Celery worker's environment: the stack's, with its name as the task instances' hostname."""
+        return {**self.env, WORKER_VARIABLE: worker,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname"}
 
     # -- processes -------------------------------------------------------------------------------------
 
@@ -217,23 +310,59 @@ class AirflowStack:
         write_local_settings(self.home, self.preload)
 
     def start(self, wait: float = 180) -> None:
-        """Start every component, then wait until the API answers and reports each one healthy."""
+        """Start every component (and the Celery workers), then wait until the API answers and reports each
+        one healthy and every worker is ready."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.write_preload()
+        if self.redis_db is not None:
+            flush_redis_db(self.redis_db)  # no task queued by an earlier stack on this number
         airflow = str(Path(sys.executable).with_name("airflow"))
         for name in COMPONENTS:
             args = [airflow, name]
             if name == "api-server":
                 args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            log = self.log_dir / f"{name}.log"
-            with log.open("ab") as out:
-                # start_new_session: setsid, so the component leads its own group and session and a
-                # signal to the group also reaches the executor's workers and the parsing processes.
-                process = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
-            self.components[name] = Component(name, process, log)
+            self._launch(name, args, self.env)
+        for worker in self.workers:
+            self._launch(f"{WORKER_PREFIX}{worker}", [
+                airflow, "celery", "worker", "--celery-hostname", f"{worker}@%h",
+                "--concurrency", str(self.worker_concurrency),
+                "--pid", str(self.home / f"celery-{worker}.pid"),  # the default file is one per AIRFLOW_HOME
+                # Every worker would serve its task logs on the same port (8793); the API server reads
+                # them from the shared AIRFLOW_HOME/logs instead.
+                "--skip-serve-logs",
+                "--without-mingle", "--without-gossip",  # nothing to synchronise between workers here
+            ], self.worker_environment(worker))
         self.wait_healthy(wait)
+        self.wait_workers_ready(wait)
         self.make_batch_pool()
+
+    def _launch(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = self.log_dir / f"{name}.log"
+        with log.open("ab") as out:
+            # start_new_session: setsid, so the component leads its own group and session and a
+            # signal to the group also reaches the executor's workers and the parsing processes.
+            process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        self.components[name] = Component(name, process, log)
+
+    def wait_workers_ready(self, wait: float = 180) -> None:
+        """Wait until every Celery worker has said in its log that it is ready to take tasks."""
+        deadline = time.monotonic() + wait
+        waiting = list(self.workers)
+        while waiting:
+            self.check_alive()
+            waiting = [w for w in waiting if not self._ready(w)]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Celery worker(s) {waiting} not ready after {wait:.0f} s; logs in {self.log_dir}")
+            time.sleep(1)
+
+    def _ready(self, worker: str) -> bool:
+        """Whether the worker's log has Celery's ``w1@<host> ready.`` line."""
+        log = self.log_dir / f"{WORKER_PREFIX}{worker}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return any(f"{worker}@" in line and " ready." in line for line in text.splitlines())
 
     def make_batch_pool(self) -> None:
         """The pool of the history DAGs' batches, one slot per task the stack runs at once (a task in a
@@ -287,8 +416,10 @@ class AirflowStack:
         """SIGTERM to each component's process group, SIGKILL to a group still alive after ``timeout``
         seconds, then SIGKILL to any process of the stack left outside those groups.
 
-        The scheduler, DAG processor and triggerer go first and the API server last: tasks that are
-        still finishing report their state through the API server's execution API.
+        The scheduler, DAG processor, triggerer and Celery workers go first and the API server last: tasks
+        that are still finishing report their state through the API server's execution API. A Celery
+        worker's SIGTERM is its warm shutdown (it finishes the tasks it runs). The broker's Redis database
+        is flushed at the end.
         """
         started = time.monotonic()
         report = StopReport()
@@ -315,6 +446,11 @@ class AirflowStack:
                 os.kill(pid, signal.SIGKILL)
         if report.stragglers:
             time.sleep(0.5)
+        if self.redis_db is not None:
+            import redis
+
+            with contextlib.suppress(redis.exceptions.RedisError):  # Redis gone: nothing of ours left in it
+                flush_redis_db(self.redis_db)
         self.components.clear()
         report.seconds = time.monotonic() - started
         return report

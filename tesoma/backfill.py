@@ -1,11 +1,26 @@
 """``tesoma backfill``: one command that backfills feeds over a range of delivery dates through Airflow.
 
-    tesoma backfill --from 2026-10-01 --to 2026-10-31                 every feed
+    tesoma backfill --from 2022-01-01 --to 2026-09-30                 every feed (history DAGs: a month or more)
     tesoma backfill --feed city_visits --feed costs --from … --to …   some feeds
+    tesoma backfill --daily --from 2026-10-01 --to 2026-10-03         the daily feed DAGs, a run per delivery date
 
-The operator names *delivery dates*; each feed's DAG (:func:`dag_for`) is backfilled over the runs that
-process them (a daily feed's run for 1 October is at 07:00 on 2 October, a monthly feed's run for October
-on 2 November: :func:`tesoma.schedule.run_time_for`). It goes through Airflow's own backfill REST API
+The operator names *delivery dates*; which DAG does the work (:func:`dag_for`, :func:`use_history`):
+
+- a range of :data:`HISTORY_MIN_DAYS` days or more goes through the feeds' **history DAGs**
+  (``<feed>_history``, dags/history.py): one run per month, whose tasks take batches of delivery dates
+  and publish each batch with one warehouse commit, so that five years do not pay a run's start-up and a
+  commit per delivery. The range rides along as each run's configuration (``{"from": …, "to": …}``), so
+  a first or last month the range covers in part is processed only in part. Airflow backfills only months
+  that are over: the dates of the current month are left to the daily DAGs (the command says so);
+- a shorter range, or any range with ``--daily``, goes through the **daily feed DAGs** (one run per feed
+  and delivery date, as in daily operation: a daily feed's run for 1 October is at 07:00 on 2 October, a
+  monthly feed's run for October on 2 November: :func:`tesoma.schedule.run_time_for`); ``--history``
+  forces the history DAGs for a short range.
+
+Dates before a contract's ``servicePeriodStart`` are left out (and said so) unless the operator set
+``TESOMA_HISTORY_FROM`` (:func:`tesoma.feed_config.history_from`) here and where the tasks run.
+
+It goes through Airflow's own backfill REST API
 (``POST /api/v2/backfills``, the same as ``airflow backfill create`` and the UI's *Backfill* dialog), so the
 runs are ordinary backfill runs in the grid, and the scheduler, its pools and its executor do the work.
 
@@ -54,6 +69,9 @@ RERUN = {"none": "none", "failed": "failed", "completed": "completed"}
 FINISHED = ("success", "failed")
 DONE_STATES = ("published", "rejected", "superseded")
 """Ledger states of a delivery that is through the pipeline."""
+HISTORY_MIN_DAYS = 28
+"""Ranges of this many days or more go through the history DAGs (unless ``--daily``): from about a month of
+dates on, batches beat a run per delivery date; shorter ranges look and behave as daily operation."""
 PAGE = 100  # Airflow's default [api] maximum_page_limit: larger limits are silently cut to it
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -82,12 +100,20 @@ def feeds() -> list[str]:
     return [feed for feed in load() if feed in available]
 
 
-def dag_for(feed: str) -> str:
-    """The DAG that backfills ``feed``: today the feed's own daily DAG, whose id is the feed's name.
+def dag_for(feed: str, history: bool = False) -> str:
+    """The DAG that backfills ``feed``: its history DAG ``<feed>_history`` (months in batches), else its
+    own daily DAG, whose id is the feed's name. :func:`window` turns delivery dates into that DAG's runs."""
+    return f"{feed}_history" if history else feed
 
-    The one place that chooses it (a batched history DAG could take over long ranges here), together with
-    :func:`window`, which turns delivery dates into that DAG's run times."""
-    return feed
+
+def use_history(first: dt.date, last: dt.date, daily: bool = False, history: bool = False) -> bool:
+    """Whether a backfill from ``first`` to ``last`` goes through the history DAGs: ``--history`` says yes,
+    ``--daily`` no; otherwise yes for a range of :data:`HISTORY_MIN_DAYS` days or more."""
+    if daily and history:
+        raise BackfillError("--daily and --history exclude each other: say which DAGs should run the backfill")
+    if daily or history:
+        return history
+    return (last - first).days + 1 >= HISTORY_MIN_DAYS
 
 
 def delivery_dates(cadence: str, first: dt.date, last: dt.date) -> list[dt.date]:
@@ -113,28 +139,78 @@ class Window:
     first_run: dt.datetime
     last_run: dt.datetime
     note: str = ""
+    conf: dict | None = None
+    """The runs' configuration: a history run's range of delivery dates (``{"from": …, "to": …}``)."""
+    history: bool = False
 
     def query(self) -> dict[str, str]:
         """The DAG-run list filter of this window's runs (logical dates, both ends included)."""
         return {"logical_date_gte": self.first_run.isoformat(), "logical_date_lte": self.last_run.isoformat()}
 
 
-def window(feed: str, first: dt.date, last: dt.date) -> Window | None:
-    """The runs of ``feed``'s DAG that process its deliveries from ``first`` to ``last``; None when the
-    feed has no delivery date there. Dates before the contract's ``servicePeriodStart`` are left out (their
-    run would only fail saying the date is not covered)."""
-    from tesoma.feed_config import load, not_covered
+def window(feed: str, first: dt.date, last: dt.date, history: bool = False, *,
+           today: dt.date | None = None) -> Window | None:
+    """The runs of ``feed``'s DAG (:func:`dag_for`) that process its deliveries from ``first`` to ``last``;
+    None when the feed has no delivery date there. Dates the feed does not cover are left out (their run
+    would only fail saying so: before the contract's ``servicePeriodStart``, unless ``TESOMA_HISTORY_FROM``
+    says to load history from earlier), and so, for the history DAG, are the dates of months not over yet
+    on ``today`` (Airflow backfills no run whose interval has not ended: the daily DAGs process those)."""
+    from tesoma.feed_config import HISTORY_FROM, covered_from, history_from, load, not_covered
     from tesoma.schedule import run_time_for
 
     run = load()[feed]
     dates = delivery_dates(run.cadence, first, last)
     covered = [d for d in dates if not_covered(feed, d) is None]
-    note = f"{len(dates) - len(covered)} date(s) before the contract's servicePeriodStart left out" \
-        if len(covered) < len(dates) else ""
+    notes = []
+    if len(covered) < len(dates):
+        notes.append(f"{len(dates) - len(covered)} date(s) before {covered_from(feed)} left out (the contract's "
+                     "service period starts then" + (
+                         f"; to load them set {HISTORY_FROM}=<first date> here and where the tasks run)"
+                         if history_from() is None else f", or {HISTORY_FROM} is {history_from()})"))
+    if history:
+        this_month = (today or _helsinki_today()).replace(day=1)
+        current = [d for d in covered if d >= this_month]
+        covered = [d for d in covered if d < this_month]
+        if current:
+            notes.append(f"{len(current)} date(s) of {this_month:%Y-%m} (not over yet) left to the daily DAG: "
+                         f"tesoma backfill --daily --feed {feed} --from {current[0]} --to {current[-1]}")
     if not covered:
         return None
-    return Window(feed, dag_for(feed), run.cadence, tuple(covered), run_time_for(covered[0], run.cadence, run.run_at),
-                  run_time_for(covered[-1], run.cadence, run.run_at), note)
+    if not history:
+        return Window(feed, dag_for(feed), run.cadence, tuple(covered),
+                      run_time_for(covered[0], run.cadence, run.run_at),
+                      run_time_for(covered[-1], run.cadence, run.run_at), "; ".join(notes))
+    partial = []
+    if run.cadence == "daily":  # a monthly or yearly feed's date is the 1st: its month is never cut
+        partial += [f"{covered[0]:%Y-%m} from the {covered[0].day}."] if covered[0].day != 1 else []
+        partial += [f"{covered[-1]:%Y-%m} to the {covered[-1].day}."] if covered[-1] < _month_end(covered[-1]) else []
+    if partial:
+        notes.append("history runs process whole months, here in part: " + ", ".join(partial))
+    return Window(feed, dag_for(feed, True), run.cadence, tuple(covered), _month_run(covered[0]),
+                  _month_run(covered[-1]), "; ".join(notes), {"from": first.isoformat(), "to": last.isoformat()},
+                  history=True)
+
+
+def _helsinki():
+    from zoneinfo import ZoneInfo
+
+    from tesoma.config import TIMEZONE
+
+    return ZoneInfo(TIMEZONE)
+
+
+def _helsinki_today() -> dt.date:
+    return dt.datetime.now(_helsinki()).date()
+
+
+def _month_run(day: dt.date) -> dt.datetime:
+    """The logical date of the history run of ``day``'s month: the month's start, Helsinki time, in UTC
+    (dags/history.py: a monthly cron data interval, whose logical date is the interval's start)."""
+    return dt.datetime.combine(day.replace(day=1), dt.time(), tzinfo=_helsinki()).astimezone(dt.UTC)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
 
 
 # -- Airflow's REST API ------------------------------------------------------------------------------------
@@ -252,8 +328,11 @@ def plan(airflow: Airflow, windows: list[Window], reprocess: str) -> list[Backfi
 
 
 def _body(w: Window, reprocess: str, max_active_runs: int) -> dict:
-    return {"dag_id": w.dag_id, "from_date": w.first_run.isoformat(), "to_date": w.last_run.isoformat(),
+    body = {"dag_id": w.dag_id, "from_date": w.first_run.isoformat(), "to_date": w.last_run.isoformat(),
             "reprocess_behavior": reprocess, "max_active_runs": max_active_runs, "run_backwards": False}
+    if w.conf:
+        body["dag_run_conf"] = w.conf
+    return body
 
 
 def _refusal(airflow: Airflow, w: Window, exc: AirflowError) -> str:
@@ -466,6 +545,7 @@ class Summary:
     with_quarantine: int = 0
     rows_quarantined: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (delivery id, reason)
+    rejected_on: set[tuple[str, dt.date]] = field(default_factory=set)  # (feed, delivery date) of a rejection
     superseded: int = 0
     unfinished: int = 0  # landed or staged: a run still open, or stopped mid-way
     missing: dict[str, list[str]] = field(default_factory=dict)  # feed -> "<date>" or "<date> <partner>"
@@ -524,6 +604,7 @@ def summarise(ledger: RangeLedger, windows: list[Window]) -> Summary:
                 s.rows_quarantined += d.rows_quarantined
         elif d.state == "rejected":
             s.rejected.append((d.delivery_id, " ".join((d.reason or "(no reason recorded)").split())))
+            s.rejected_on.add((d.feed, d.delivery_date))
         elif d.state == "superseded":
             s.superseded += 1
         else:
@@ -545,10 +626,10 @@ def summarise(ledger: RangeLedger, windows: list[Window]) -> Summary:
 
 def explain_failures(airflow: Airflow, windows: list[Window], summary: Summary) -> None:
     """Count the windows' DAG runs by state; list the failed runs that no rejected or missing delivery of
-    their feed and date explains (a rejected delivery fails its run on purpose, see dags/feeds.py)."""
+    their feed and date explains (a rejected delivery fails its run on purpose, see dags/feeds.py), for a
+    history run of its month (dags/history.py)."""
     from tesoma.schedule import delivery_date_for
 
-    by_id = {delivery_id for delivery_id, _ in summary.rejected}
     for w in windows:
         for state in ("success", "failed", "queued", "running"):
             n = airflow.run_count(w, state)
@@ -556,11 +637,16 @@ def explain_failures(airflow: Airflow, windows: list[Window], summary: Summary) 
                 summary.runs[state] += n
         if not airflow.run_count(w, "failed"):
             continue
-        missing = set(summary.missing.get(w.feed, []))
+        missing = {dt.date.fromisoformat(m.split(" ")[0]) for m in summary.missing.get(w.feed, [])}
+        explained = missing | {day for feed, day in summary.rejected_on if feed == w.feed}
         for run in airflow.all_runs(w, "failed"):
-            day = delivery_date_for(dt.datetime.fromisoformat(run["logical_date"].replace("Z", "+00:00")), w.cadence)
-            rejected = any(i.startswith(f"{w.feed}-") and f"-{day:%Y%m%d}-" in i for i in by_id)
-            if not rejected and not any(m.split(" ")[0] == str(day) for m in missing):
+            logical = dt.datetime.fromisoformat(run["logical_date"].replace("Z", "+00:00"))
+            if w.history:  # a history run's logical date is its month's start (Helsinki)
+                month = logical.astimezone(_helsinki()).date().replace(day=1)
+                covered = any(d.replace(day=1) == month for d in explained)
+            else:
+                covered = delivery_date_for(logical, w.cadence) in explained
+            if not covered:
                 summary.unexplained.append(run["dag_run_id"])
 
 
@@ -597,8 +683,9 @@ def _range_args(windows: list[Window]) -> str:
 def run(selected: list[str] | None, first: dt.date, last: dt.date, *, url: str | None = None,
         rerun: str = "none", max_active_runs: int = 4, poll: float = 5.0, out: TextIO | None = None,
         err: TextIO | None = None, tty: bool | None = None, every: float = 10.0,
-        ledger_url: str | None = None) -> tuple[int, Summary]:
-    """Backfill ``selected`` feeds (None: all) for the delivery dates ``first`` … ``last``; returns the exit
+        ledger_url: str | None = None, daily: bool = False, history: bool = False) -> tuple[int, Summary]:
+    """Backfill ``selected`` feeds (None: all) for the delivery dates ``first`` … ``last`` through their
+    history DAGs or their daily DAGs (:func:`use_history`: ``daily``/``history`` force one); returns the exit
     status (0: every backfill complete and every failed run explained by a rejected or missing delivery;
     1: Airflow refused the backfill, e.g. on SQLite, or a run failed otherwise) and the summary."""
     from tesoma.config import settings
@@ -616,10 +703,16 @@ def run(selected: list[str] | None, first: dt.date, last: dt.date, *, url: str |
     if rerun not in RERUN:
         raise BackfillError(f"--rerun {rerun!r}: say none, failed or completed")
     chosen = list(dict.fromkeys(selected)) if selected else known
+    batched = use_history(first, last, daily, history)
     progress = Progress(out, tty, every)
+    how = ("the history DAGs (<feed>_history: a run per month, batches of dates)" if batched
+           else "the daily feed DAGs (a run per feed and delivery date)")
+    why = "" if daily or history else (f": the range is {(last - first).days + 1} day(s); "
+                                        f"{'--daily' if batched else '--history'} chooses the other")
+    progress.echo(f"through {how}{why}")
     windows = []
     for feed in chosen:
-        w = window(feed, first, last)
+        w = window(feed, first, last, batched)
         if w is None:
             progress.echo(f"{feed}: no delivery date of this {_cadence(feed)} feed between {first} and {last}; "
                           "skipped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import random
 import secrets
 import statistics
@@ -570,3 +571,396 @@ def _time_question(title: str, sql: str, new, old, repeats: int) -> dict:
 
 def _short(title: str, width: int = 60) -> str:
     return title if len(title) <= width else title[:width - 1] + "…"
+
+
+# --- backfill at county scale: Airflow against the floor (`tesoma bench backfill`) ---------------------------
+
+COUNTY_RESIDENTS = 530_000
+COUNTY_MONTHS = 60
+BACKFILL_GOAL_S = 30 * 60
+"""Five years of every feed at county scale, through Airflow on PostgreSQL with the LocalExecutor (issue 15)."""
+FLOOR_RATIO_GOAL = 1.5
+"""Airflow's wall clock within this multiple of the same deliveries processed in one process (the floor)."""
+TASK_OVERHEAD_GOAL_S = 1.0
+"""A task's start-up and hand-off beyond the work its deliveries' ledger seconds account for."""
+_ACTIVE_RUN_STATES = ("queued", "running")
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set TESOMA_* variables for a phase of the bench (the steps read the settings from the environment)."""
+    import os
+
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def backfill_base(base, residents: int, months: int, last_month: dt.date, seed: int):
+    """The bench's folder for these parameters: ``deliveries/`` (kept by ``--reuse``), ``airflow/`` and
+    ``floor/`` (the two data roots, made afresh every run)."""
+    from pathlib import Path
+
+    return Path(base) / f"backfill-{residents}r-{months}m-{last_month:%Y%m}-s{seed}"
+
+
+def county_deliveries(folder, *, residents: int, months: int, last_month: dt.date, seed: int, reuse: bool,
+                      echo=print) -> dict:
+    """The county's deliveries under ``folder`` (a data root holding ``landing/`` and ``sources/`` only):
+    generated (:func:`synthetic.county_deliveries.generate_county_deliveries`), or kept from an earlier run
+    with ``reuse`` when that one finished (``bench-deliveries.json`` is written last)."""
+    import json
+    import shutil
+
+    from synthetic.county_deliveries import generate_county_deliveries
+
+    done = folder / "bench-deliveries.json"
+    if reuse and done.exists():
+        made = json.loads(done.read_text())
+        echo(f"deliveries: reusing {folder} (generated in {made['seconds']:.1f} s)")
+        return {**made, "reused": True}
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    generate_county_deliveries(folder, residents=residents, months=months, last_month=last_month, seed=seed,
+                               progress=echo)
+    made = {"seconds": time.perf_counter() - started,
+            "bytes": sum(p.stat().st_size for p in (folder / "landing").rglob("*") if p.is_file())}
+    done.write_text(json.dumps(made))
+    return {**made, "reused": False}
+
+
+def _fresh_root(deliveries, root) -> None:
+    """A data root with the deliveries' landing/ (hard links: same bytes and arrival times, no copying) and a
+    copy of sources/ (the city's reporting database, which a pull reads)."""
+    import os
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system: copy, keeping the mtime (a delivery's arrival time)
+            shutil.copy2(src, dst)
+
+    shutil.copytree(deliveries / "landing", root / "landing", copy_function=link)
+    if (deliveries / "sources").is_dir():
+        shutil.copytree(deliveries / "sources", root / "sources")
+
+
+def _months(first: dt.date, last: dt.date) -> list[dt.date]:
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return months
+
+
+def backfill_floor(feeds: list[str], first: dt.date, last: dt.date, echo=print) -> dict:
+    """The floor: the deliveries processed by the pipeline's own code in this one process, no scheduler —
+    what a ``<feed>_history`` run does (its month's delivery dates in batches, each through
+    :func:`tesoma.steps.process_batch`), then one catalog refresh (the history runs' catalog run)."""
+    from tesoma import steps
+    from tesoma.config import settings
+    from tesoma.steps.batches import batches_of, delivery_dates
+
+    s = settings()
+    started = time.perf_counter()
+    batches = 0
+    for feed in feeds:
+        for month in _months(first, last):
+            for batch in batches_of(delivery_dates(feed, month, s, within=(first, last))):
+                steps.process_batch(feed, batch, s)
+                batches += 1
+        echo(f"  floor: {feed} done at {time.perf_counter() - started:.1f} s")
+    processed = time.perf_counter() - started
+    steps.refresh_catalog(s)
+    return {"seconds": time.perf_counter() - started, "processing_s": processed, "batches": batches}
+
+
+def _ledger_figures(ledger_url: str, feeds: list[str], first: dt.date, last: dt.date) -> dict:
+    """Deliveries of the range in the ledger: count, by state, rows, and the sum of their ``seconds``."""
+    from warehouse.ledger import Ledger
+
+    ledger = Ledger(ledger_url)
+    try:
+        rows = [d for d in ledger.all() if d.feed in feeds and first <= d.delivery_date <= last]
+    finally:
+        ledger.engine.dispose()
+    states: dict[str, int] = {}
+    for d in rows:
+        states[d.state] = states.get(d.state, 0) + 1
+    return {"deliveries": len(rows), "states": states, "rows_read": sum(d.rows_read or 0 for d in rows),
+            "ledger_seconds": sum(d.seconds or 0 for d in rows)}
+
+
+def task_instances(stack, dag_ids: list[str]) -> list[dict]:
+    """Every task instance of the DAGs' backfill runs, from Airflow's REST API (not a scheduled run the
+    unpausing may have created for the current month)."""
+    found: list[dict] = []
+    for dag_id in dag_ids:
+        offset = 0
+        while True:
+            page = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?limit=100&offset={offset}")
+            found += [ti for ti in page["task_instances"] if str(ti.get("dag_run_id", "")).startswith("backfill__")]
+            offset += len(page["task_instances"])
+            if not page["task_instances"] or offset >= page["total_entries"]:
+                break
+    return found
+
+
+def task_overhead(instances: list[dict], ledger_seconds: float) -> dict:
+    """What the tasks cost beyond the work: their durations (API) minus the ledger's per-delivery seconds,
+    per task instance. ``plan``, ``announce`` and ``report`` do no delivery's work: all of theirs is overhead."""
+    durations = [ti.get("duration") or 0.0 for ti in instances]
+    batches = [ti for ti in instances if ti.get("task_id") == "process_batch"]
+    total = sum(durations)
+    return {"tasks": len(instances), "batch_tasks": len(batches), "task_s": total,
+            "batch_task_s": sum(ti.get("duration") or 0.0 for ti in batches),
+            "overhead_per_task_s": (total - ledger_seconds) / len(instances) if instances else None,
+            "hosts": sorted({ti.get("hostname") or "?" for ti in instances})}
+
+
+def _wait_for_catalog(stack, wait: float = 900) -> float:
+    """Seconds until no ``catalog`` run is queued or running any more (the refreshes the publishes asked for)."""
+    import urllib.error
+
+    started = time.monotonic()
+    while time.monotonic() - started < wait:
+        try:
+            runs = stack.dag_runs("catalog")
+        except urllib.error.HTTPError:  # no catalog DAG parsed: nothing to wait for
+            return 0.0
+        if not any(r["state"] in _ACTIVE_RUN_STATES for r in runs):
+            break
+        time.sleep(2)
+    return time.monotonic() - started
+
+
+class _Echoing(io.TextIOBase):
+    """A text stream that passes each whole line to ``echo`` (with a prefix) and keeps them all."""
+
+    def __init__(self, echo, prefix: str = ""):
+        self.echo, self.prefix, self.lines, self._partial = echo, prefix, [], ""
+
+    def write(self, text: str) -> int:
+        *whole, self._partial = (self._partial + text).replace("\r", "\n").split("\n")
+        for line in filter(None, whole):
+            self.lines.append(line)
+            self.echo(self.prefix + line)
+        return len(text)
+
+
+def backfill_airflow(root, feeds: list[str], first: dt.date, last: dt.date, *, key: str, ledger_url: str,
+                     echo=print) -> dict:
+    """The backfill through Airflow: the four components on a temporary PostgreSQL metadata database with the
+    LocalExecutor (:class:`orchestration.stack.AirflowStack`), ``tesoma backfill``'s own code
+    (:func:`tesoma.backfill.run`, the ``<feed>_history`` DAGs) from creating the backfills to the summary,
+    then the catalog runs it caused. Start-up of the stack is timed on its own (an operator's stack runs)."""
+    from orchestration.stack import AirflowStack, temporary_database
+    from tesoma import backfill as operator
+
+    figures: dict = {}
+    history_from = first.isoformat()
+    with temporary_database(prefix="bench_airflow_") as airflow_db:
+        stack = AirflowStack(airflow_db, root, home=root.parent / "airflow-home", ledger_url=ledger_url,
+                             pseudonym_key=key, extra_env={"TESOMA_HISTORY_FROM": history_from})
+        try:
+            started = time.perf_counter()
+            stack.migrate()
+            stack.start()
+            wanted = {operator.dag_for(f, history=True) for f in feeds}
+            deadline = time.monotonic() + 300
+            while not wanted <= {d["dag_id"] for d in stack.dags()}:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"DAGs {sorted(wanted)} not parsed after 300 s:\n{stack.tail('dag-processor')}")
+                time.sleep(2)
+            figures["startup_s"] = time.perf_counter() - started
+            echo(f"  airflow: stack up in {figures['startup_s']:.1f} s; backfilling {len(feeds)} feed(s) "
+                 f"{first} … {last}")
+            out = _Echoing(echo, "  airflow: ")
+            started = time.perf_counter()
+            status, summary = operator.run(feeds, first, last, url=stack.url, poll=2, out=out, tty=False,
+                                           every=30, ledger_url=ledger_url, history=True)
+            figures["backfill_s"] = time.perf_counter() - started
+            figures["catalog_s"] = _wait_for_catalog(stack)
+            figures["seconds"] = figures["backfill_s"] + figures["catalog_s"]
+            figures["status"] = status
+            figures["summary"] = out.lines[-8:]
+            figures["instances"] = task_instances(stack, sorted(wanted))
+        finally:
+            report = stack.stop()
+            if report.killed:
+                echo(f"  airflow: components needed SIGKILL: {report.killed}")
+    return figures
+
+
+def end_of_run_costs(root, ledger_url: str, feeds: list[str], echo=print) -> dict:
+    """What the grown ledger and warehouse cost at the end of the run: ``tesoma status``'s ledger queries (every
+    delivery, the findings, the delivery that counts per feed and partner), one date's deliveries, and one
+    more publish — a corrected re-delivery of the last city_visits day (its last row withdrawn), landed
+    and ingested first, the publish alone timed (a commit per table and a new warehouse state)."""
+    from collections import defaultdict
+
+    from tesoma import steps
+    from warehouse import states
+    from warehouse.ledger import Ledger, newest
+
+    ledger = Ledger(ledger_url)
+    figures: dict = {}
+    try:
+        started = time.perf_counter()
+        deliveries = ledger.all()
+        ledger.findings()
+        by_feed = defaultdict(list)
+        for d in deliveries:
+            by_feed[(d.feed, d.partner)].append(d)
+        for items in by_feed.values():
+            last_date = max(d.delivery_date for d in items)
+            newest(d for d in items if d.delivery_date == last_date)
+        figures["status_s"] = time.perf_counter() - started
+        figures["ledger_rows"] = len(deliveries)
+        figures["states"] = len(states.all_states(ledger.engine))
+        mine = [d for d in deliveries if d.feed in feeds and d.state == "published"]
+        if mine:
+            last = max(mine, key=lambda d: (d.delivery_date, d.feed))
+            started = time.perf_counter()
+            ledger.for_date(last.feed, last.delivery_date)
+            figures["for_date_s"] = time.perf_counter() - started
+        # the latest with two rows or more: withdrawing its last row leaves a valid file
+        city = [d for d in mine if d.feed == "city_visits" and (d.rows_read or 0) >= 2]
+        if city:
+            original = max(city, key=lambda d: d.delivery_date)
+            source = next((root / "landing").glob(f"*/city_visits/{original.source_name}"))
+            lines = source.read_bytes().splitlines(keepends=True)
+            source.with_name(source.stem + "_9" + source.suffix).write_bytes(b"".join(lines[:-1]))
+            ids = steps.land("city_visits", original.delivery_date)
+            correction = next(d for d in ids if ledger.get(d).sequence == 9)
+            steps.ingest(correction)
+            started = time.perf_counter()
+            result = steps.publish(correction)
+            figures["publish_s"] = time.perf_counter() - started
+            figures["publish_state"] = result["state"]
+    finally:
+        ledger.engine.dispose()
+    return figures
+
+
+def backfill(base=None, *, residents: int = COUNTY_RESIDENTS, months: int = COUNTY_MONTHS,
+             last_month: dt.date = dt.date(2026, 10, 1), feeds: list[str] | None = None, seed: int = 42,
+             reuse: bool = False, echo=print):
+    """`tesoma bench backfill`: the county's deliveries backfilled through Airflow and by the floor; a table.
+
+    1. the deliveries (:func:`county_deliveries`; ``reuse`` keeps them);
+    2. Airflow: :func:`backfill_airflow` into the data root ``airflow/``, ledger on a temporary PostgreSQL
+       database: wall clock, deliveries per second, per-task overhead (task instances' durations from the
+       REST API minus the ledger's per-delivery seconds), then :func:`end_of_run_costs` on what it grew;
+    3. the floor: :func:`backfill_floor` into ``floor/`` with the same pseudonym key, its own ledger database;
+    4. the ratio Airflow/floor (goal ≤ 1.5×) and the 30-minute goal for five years of every feed at county
+       scale — measured when run at that size, else extrapolated (and labelled so): the floor's time scaled
+       by rows (residents × months), Airflow's extra time by deliveries (months).
+    """
+    import secrets as _secrets
+    from pathlib import Path
+
+    from orchestration.stack import temporary_database
+    from scorecard.bench import Figures, print_table
+    from synthetic import county
+    from tesoma import backfill as operator
+
+    feeds = list(dict.fromkeys(feeds)) if feeds else operator.feeds()
+    folder = backfill_base(Path(base or "data/bench").resolve(), residents, months, last_month, seed)
+    first = county.months_ending(last_month.replace(day=1), months)[0]
+    last = (last_month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    figures = Figures()
+    made = county_deliveries(folder / "deliveries", residents=residents, months=months, last_month=last_month,
+                             seed=seed, reuse=reuse, echo=echo)
+    figures.add("deliveries generated" + (" (reused)" if made["reused"] else ""), made["seconds"],
+                note=f"{residents:,} residents, {months} month(s) {first:%Y-%m} … {last:%Y-%m}, "
+                     f"{made['bytes'] / 2**20:,.1f} MiB in landing/ (not part of the goal)")
+    key = _secrets.token_urlsafe(48)  # one key for both roots: the same pseudonyms, made at run time
+    common = {"TESOMA_PSEUDONYM_KEY": key, "TESOMA_HISTORY_FROM": first.isoformat()}
+    with temporary_database(prefix="bench_ledger_") as airflow_ledger, \
+            temporary_database(prefix="bench_floor_ledger_") as floor_ledger:
+        root = folder / "airflow" / "data"
+        _fresh_root(folder / "deliveries", root)
+        with _environment(TESOMA_DATA_ROOT=str(root), TESOMA_LEDGER_URL=airflow_ledger, **common):
+            air = backfill_airflow(root, feeds, first, last, key=key, ledger_url=airflow_ledger, echo=echo)
+            air_ledger = _ledger_figures(airflow_ledger, feeds, first, last)
+            end = end_of_run_costs(root, airflow_ledger, feeds, echo)
+        floor_root = folder / "floor" / "data"
+        _fresh_root(folder / "deliveries", floor_root)
+        with _environment(TESOMA_DATA_ROOT=str(floor_root), TESOMA_LEDGER_URL=floor_ledger, **common):
+            echo("  floor: the same deliveries in this process, no scheduler")
+            low = backfill_floor(feeds, first, last, echo)
+            low_ledger = _ledger_figures(floor_ledger, feeds, first, last)
+    _backfill_rows(figures, air, air_ledger, end, low, low_ledger, residents=residents, months=months, feeds=feeds)
+    print_table(figures, echo)
+    echo(f"\ndeliveries: {folder / 'deliveries'} (`--reuse` keeps them); data roots: {folder / 'airflow'}, "
+         f"{folder / 'floor'}")
+    figures.values.update(airflow=air, airflow_ledger=air_ledger, end=end, floor=low, floor_ledger=low_ledger)
+    return figures
+
+
+def _backfill_rows(figures, air: dict, air_ledger: dict, end: dict, low: dict, low_ledger: dict, *,
+                   residents: int, months: int, feeds: list[str]) -> None:
+    """The table's rows: Airflow, the floor, the ratio, the five-year goal, and the end-of-run costs."""
+    from tesoma import backfill as operator
+
+    n = air_ledger["deliveries"]
+    states = ", ".join(f"{v} {k}" for k, v in sorted(air_ledger["states"].items()))
+    figures.add("airflow stack start (migrate, four components)", air["startup_s"], note="not part of the goal")
+    figures.add("backfill through Airflow (LocalExecutor, PostgreSQL)", air["backfill_s"],
+                note=f"{n:,} deliveries ({states}), {n / air['backfill_s']:.2f} deliveries/s, "
+                     f"exit {air['status']}")
+    figures.add("  catalog runs after it", air["catalog_s"])
+    overhead = task_overhead(air["instances"], air_ledger["ledger_seconds"])
+    per_task = overhead["overhead_per_task_s"]
+    figures.add("  per-task overhead (mean per task instance)", per_task, goal=f"≤ {TASK_OVERHEAD_GOAL_S:.0f} s",
+                met=None if per_task is None else per_task <= TASK_OVERHEAD_GOAL_S,
+                note=f"{overhead['tasks']} tasks ({overhead['batch_tasks']} process_batch) ran "
+                     f"{overhead['task_s']:.1f} s; the ledger's seconds of their deliveries "
+                     f"{air_ledger['ledger_seconds']:.1f} s")
+    batch_overhead = ((overhead["batch_task_s"] - air_ledger["ledger_seconds"]) / overhead["batch_tasks"]
+                      if overhead["batch_tasks"] else None)
+    figures.add("  of which process_batch tasks (mean per task)", batch_overhead,
+                note="plan, announce and report do no delivery's work: all of their time is overhead")
+    figures.add("floor: `tesoma run`'s code in one process", low["seconds"],
+                note=f"{low_ledger['deliveries']:,} deliveries, {low_ledger['deliveries'] / low['seconds']:.2f} "
+                     f"deliveries/s, {low['batches']} batches; catalog refresh "
+                     f"{low['seconds'] - low['processing_s']:.1f} s")
+    ratio = air["seconds"] / low["seconds"]
+    figures.add("Airflow / floor (with the catalog runs)", None, goal=f"≤ {FLOOR_RATIO_GOAL}×",
+                met=ratio <= FLOOR_RATIO_GOAL, note=f"{ratio:.2f}×")
+    every_feed = set(feeds) == set(operator.feeds())
+    full = residents >= COUNTY_RESIDENTS and months >= COUNTY_MONTHS and every_feed
+    if full:
+        five_years, label, note = air["seconds"], "five years, county scale, every feed (measured)", ""
+    else:
+        # The number of deliveries grows with the months, not with the residents (a partner sends a file a
+        # day however many people it served); what a delivery holds grows with both. A small run's time is
+        # mostly per-delivery work, so it is scaled by deliveries only: a LOWER BOUND for the county.
+        five_years = air["seconds"] * COUNTY_MONTHS / months
+        label = "five years, county scale (EXTRAPOLATED)"
+        note = (f"Airflow's time × {COUNTY_MONTHS}/{months} month(s), from {residents:,} residents"
+                + ("" if every_feed else f", feeds {', '.join(feeds)} only")
+                + f"; a lower bound: county deliveries are ~{COUNTY_RESIDENTS / residents:,.0f}× bigger")
+    figures.add(label, five_years, goal="≤ 1800 s", met=five_years <= BACKFILL_GOAL_S, note=note)
+    figures.add("end of run: `tesoma status` ledger queries", end["status_s"],
+                note=f"{end['ledger_rows']:,} deliveries in the ledger, {end['states']:,} warehouse states")
+    if "for_date_s" in end:
+        figures.add("end of run: one date's deliveries (publish's query)", end["for_date_s"])
+    if "publish_s" in end:
+        figures.add("end of run: one more publish (a correction)", end["publish_s"],
+                    note=f"a commit per table and a new warehouse state; {end['publish_state']}")
+    figures.values["overhead"] = overhead
+    figures.values["five_years_s"] = five_years

@@ -23,6 +23,7 @@
     tesoma bench commits               Iceberg commit cost per delivery as a table's snapshots grow
     tesoma bench queries               the analysts' worked questions on the demo warehouse, and a view refresh
     tesoma bench marts                 the scorecard on a county-scale warehouse against hand-written queries
+    tesoma bench backfill              county deliveries backfilled through Airflow against one process
     tesoma dictionary                  the data dictionary of the canonical tables
     tesoma report --month 2026-10      publish the month's scorecard (tables + report.html) from the warehouse
     tesoma report --reproduce 2026-10-1    rebuild a publication from its tagged state; identical per table?
@@ -185,7 +186,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     status, _ = backfill.run(args.feed, args.start, args.end, url=args.airflow_url, rerun=args.rerun,
-                             max_active_runs=args.max_active_runs, poll=args.poll)
+                             max_active_runs=args.max_active_runs, poll=args.poll, daily=args.daily,
+                             history=args.history)
     return status
 
 
@@ -340,6 +342,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         bench.run(args.dir, residents=args.residents, contacts=args.contacts, months=args.months,
                   last_month=args.last_month or dt.date(2026, 10, 1), seed=args.seed, reuse=args.reuse)
+    elif args.what == "backfill":
+        benchmarks.backfill(args.dir, residents=args.residents, months=args.months,
+                            last_month=args.last_month or dt.date(2026, 10, 1), feeds=args.feeds, seed=args.seed,
+                            reuse=args.reuse)
     return 0
 
 
@@ -494,6 +500,12 @@ def parser() -> argparse.ArgumentParser:
                          "again, or every one (completed)")
     bf.add_argument("--max-active-runs", type=_positive, default=4, help="runs at once per feed (default 4)")
     bf.add_argument("--poll", type=float, default=5.0, help="seconds between progress updates (default 5)")
+    which = bf.add_mutually_exclusive_group()
+    which.add_argument("--daily", action="store_true",
+                       help="the daily feed DAGs: a run per feed and delivery date (default below 28 days)")
+    which.add_argument("--history", action="store_true",
+                       help="the <feed>_history DAGs: a run per month, batches of dates (default for ranges of "
+                            "28 days or more)")
     bf.set_defaults(func=cmd_backfill)
 
     q = sub.add_parser("query", help="run SQL against the warehouse catalog (DuckDB)")
@@ -526,9 +538,10 @@ def parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_purge)
 
     b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
-    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish", "commits", "queries", "marts"])
+    b.add_argument("what", choices=["pseudonymise", "read-memory", "publish", "commits", "queries", "marts",
+                                    "backfill"])
     b.add_argument("--dir", type=_existing_dir, default=None,
-                   help="where to build the big test files (default: the temp folder; marts: data/bench)")
+                   help="where to build the big test files (default: the temp folder; marts, backfill: data/bench)")
     b.add_argument("--rows", type=_positive, default=2_000_000)
     b.add_argument("--distinct", type=_positive, default=20_000)
     b.add_argument("--repeats", type=_positive, default=3,
@@ -537,14 +550,17 @@ def parser() -> argparse.ArgumentParser:
                    help="commits: snapshots of one table to grow to (default 5000)")
     b.add_argument("--catalog", choices=["sqlite", "postgres"], default="sqlite",
                    help="commits: the catalog database (postgres: TESOMA_BENCH_POSTGRES_URL or the local server)")
-    b.add_argument("--residents", type=_positive, default=530_000, help="marts: residents of the county")
+    b.add_argument("--residents", type=_positive, default=530_000, help="marts, backfill: residents of the county")
     b.add_argument("--contacts", type=_positive, default=25_000_000, help="marts: contacts over the months")
-    b.add_argument("--months", type=_positive, default=60, help="marts: months of data (default 60)")
+    b.add_argument("--months", type=_positive, default=60, help="marts, backfill: months of data (default 60)")
     b.add_argument("--last-month", type=_month, default=None, metavar="YYYY-MM",
-                   help="marts: the last month of data, the one published (default 2026-10)")
-    b.add_argument("--seed", type=int, default=42, help="marts: the generator's seed")
+                   help="marts, backfill: the last month of data (default 2026-10)")
+    b.add_argument("--seed", type=int, default=42, help="marts, backfill: the generator's seed")
+    b.add_argument("--feeds", type=_feed, nargs="+", default=None, metavar="FEED",
+                   help="backfill: only these feeds (default: every feed)")
     b.add_argument("--reuse", action="store_true",
-                   help="marts: keep a county warehouse made before with the same parameters (under --dir, "
+                   help="marts, backfill: keep the county warehouse (marts) or deliveries (backfill) made before "
+                        "with the same parameters (under --dir, "
                         "default data/bench)")
     b.set_defaults(func=cmd_bench)
 

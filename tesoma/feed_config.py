@@ -85,19 +85,58 @@ def published_partitions(results: list[dict], ledger_url: str | None = None) -> 
     return sorted(keys)
 
 
-def not_covered(feed: str, delivery_date: dt.date) -> str | None:
-    """Why ``feed`` can have no delivery for ``delivery_date`` — the date is before the contract's
-    ``servicePeriodStart`` — or None when the date is covered."""
+HISTORY_FROM = "TESOMA_HISTORY_FROM"
+"""Environment variable: load history from this date on (``YYYY-MM-DD``), before the contracts' service
+periods. Unset (the default), every feed covers what its contract says and nothing earlier."""
+
+
+def history_from() -> dt.date | None:
+    """The operator's :data:`HISTORY_FROM` date, or None when it is not set.
+
+    It extends every feed's covered period backwards (:func:`covered_from`) so that history from before
+    the contracts' ``servicePeriodStart`` can be loaded (a backfill of five years of a county's deliveries).
+    Set it where the tasks run (the Airflow workers' environment, ``.env`` of the stack) and where
+    ``tesoma backfill`` runs (it checks the range against it). It only widens which dates are accepted:
+    the daily runs and the contracts are unchanged."""
+    value = os.environ.get(HISTORY_FROM, "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{HISTORY_FROM}={value!r} is not a date: give the first delivery date of the history "
+                         "to load as YYYY-MM-DD (e.g. 2021-11-01), or unset it") from None
+
+
+def _service_start(feed: str) -> dt.date | None:
     import contracts  # not at the top: reading the registry stays free of pyarrow
 
     start = contracts.load(feed).properties.get("servicePeriodStart")
-    if start is None:
+    return start if start is None or isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+
+
+def covered_from(feed: str) -> dt.date | None:
+    """The first delivery date ``feed`` covers: its contract's ``servicePeriodStart``, or the operator's
+    :func:`history_from` when that is earlier; None when neither limits it."""
+    start, history = _service_start(feed), history_from()
+    return start if start is None or history is None else min(start, history)
+
+
+def not_covered(feed: str, delivery_date: dt.date) -> str | None:
+    """Why ``feed`` can have no delivery for ``delivery_date`` — the date is before the contract's
+    ``servicePeriodStart`` (and before :data:`HISTORY_FROM`, when the operator set it) — or None when the
+    date is covered. The message says how to load history from before the service period."""
+    contract_start, start = _service_start(feed), covered_from(feed)
+    if start is None or delivery_date >= start:
         return None
-    start = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
-    if delivery_date >= start:
-        return None
+    if start != contract_start:
+        return (f"{feed} has no deliveries before {start.isoformat()} ({HISTORY_FROM}; the contract's "
+                f"servicePeriodStart is {contract_start.isoformat()}); this run's delivery date is "
+                f"{delivery_date.isoformat()}. To load it, set {HISTORY_FROM} to an earlier date")
     return (f"{feed} has no deliveries before {start.isoformat()} (contract servicePeriodStart); "
-            f"this run's delivery date is {delivery_date.isoformat()}")
+            f"this run's delivery date is {delivery_date.isoformat()}. To load history from before the contract's "
+            f"service period, set {HISTORY_FROM}=<its first date, YYYY-MM-DD> where the tasks run and where "
+            "`tesoma backfill` runs (docs/operations.md, \"Backfilling history\")")
 
 
 def canonical_tables(feed: str) -> tuple[str, ...]:

@@ -11,6 +11,9 @@ States of a delivery::
     landed ──► staged ──► published ──► superseded (a corrected re-delivery for the same date replaced it)
        └──────────┴──► rejected (the whole delivery quarantined; ``reason`` says why)
 
+A rejected delivery never supersedes anything: when a correction is rejected, the delivery it meant to
+correct stays published (:func:`newest`).
+
 A delivery that cannot be landed safely (a link inside an export folder, a name inside it that is not
 UTF-8, a file that vanished, an unexpected error) is recorded ``rejected`` straight away, with no archive.
 
@@ -245,14 +248,26 @@ def _aware(moment: dt.datetime | None) -> dt.datetime:
 
 
 def precedence(delivery: Delivery) -> tuple:
-    """Which of a partner's deliveries for one date counts: the highest wins. A higher sequence wins; the
-    same name sent again (same sequence, new content) wins by arrival time, then by landing time."""
+    """Which of a partner's deliveries for one date counts: the highest wins, among those not rejected
+    (:func:`newest`). A higher sequence wins; the same name sent again (same sequence, new content) wins by
+    arrival time, then by landing time."""
     return delivery.sequence, _aware(delivery.arrived_at), _aware(delivery.landed_at), delivery.delivery_id
 
 
 def newest(deliveries: Iterable[Delivery]) -> Delivery:
-    """The delivery that counts among a partner's deliveries for one date (see :func:`precedence`)."""
-    return max(deliveries, key=precedence)
+    """The delivery that counts among a partner's deliveries for one date: of those not ``rejected``, the
+    one with the highest :func:`precedence`.
+
+    A rejected delivery never displaces a valid one: a corrected re-delivery that turns out broken leaves
+    the delivery it meant to correct published (the partner is told to send the correction again). Only
+    when every delivery of the date is rejected is the newest rejected one returned (what ``tesoma
+    status`` shows for the date); publishing never asks then, a rejected delivery is never published.
+    """
+    candidates = list(deliveries)
+    if not candidates:
+        raise ValueError("newest() needs at least one delivery")
+    valid = [d for d in candidates if d.state != "rejected"]
+    return max(valid or candidates, key=precedence)
 
 
 @dataclass(frozen=True)

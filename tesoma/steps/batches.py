@@ -245,14 +245,18 @@ def _counts(deliveries: list[dict], skipped: int) -> dict:
 
 # --- a month of a feed, in batches --------------------------------------------------------------------------
 
-def delivery_dates(feed: str, month: dt.date, s: Settings | None = None, today: dt.date | None = None) -> list[str]:
+def delivery_dates(feed: str, month: dt.date, s: Settings | None = None, today: dt.date | None = None, *,
+                   within: tuple[dt.date, dt.date] | None = None) -> list[str]:
     """The delivery dates of ``feed`` in the month of ``month`` that a history run processes, oldest first:
 
     - a feed whose partners drop files: the dates of the deliveries in ``landing/`` (a day without a file
       has nothing to process);
     - a pulled feed: the dates its cadence has in the month, up to yesterday (the source is asked);
 
-    either way only dates the feed's contract covers (``servicePeriodStart``).
+    either way only dates the feed covers (``tesoma.feed_config.not_covered``: the contract's
+    ``servicePeriodStart``, or ``TESOMA_HISTORY_FROM`` when loading history) and, with ``within`` (the first
+    and last date of a backfill's range, both included), only those in it: the first and last month of a
+    range that starts or ends mid-month are processed in part.
     """
     from tesoma.feed_config import entry, not_covered
     from tesoma.feeds import connector_for
@@ -269,6 +273,8 @@ def delivery_dates(feed: str, month: dt.date, s: Settings | None = None, today: 
         _, layout, _ = _context(s)
         dates = {f.delivery_date for f in connector_for(feed).discover_all(layout.landing)
                  if first <= f.delivery_date < following}
+    if within is not None:
+        dates = {d for d in dates if within[0] <= d <= within[1]}
     return [d.isoformat() for d in sorted(dates) if not_covered(feed, d) is None]
 
 

@@ -4,6 +4,10 @@ Under the warehouse lock (:class:`warehouse.states.Publishing`): one commit per 
 delivery's partition (``warehouse.commits``); then, in one ledger transaction, the new warehouse state is
 recorded, the delivery marked ``published`` and the earlier delivery of its date ``superseded``. Killed
 anywhere before that, readers stay on the previous state and the ledger says so; a rerun completes.
+
+Only a delivery that is not rejected supersedes another (``warehouse.ledger.newest``): a corrected
+re-delivery that is rejected (a broken file) leaves the delivery it meant to correct published, in the
+tables and in the ledger; the correction stays ``rejected`` with its reason until the partner sends it again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ def publish(delivery_id: str, s: Settings | None = None) -> dict:
     """Publish a staged delivery into its tables, if it is the partner's newest delivery for its date.
 
     A corrected re-delivery (higher sequence) replaces the partitions; the earlier one becomes
-    ``superseded`` in the same transaction that makes the correction visible. Publishing again commits
+    ``superseded`` in the same transaction that makes the correction visible. A rejected correction
+    displaces nothing: the earlier delivery is (or stays) the one published. Publishing again commits
     nothing new and returns the same result.
     """
     s, layout, ledger = _context(s)

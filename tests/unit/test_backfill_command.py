@@ -350,3 +350,64 @@ def test_each_feed_is_backfilled_over_the_runs_of_its_delivery_dates():
     assert costs.dates == (dt.date(2026, 10, 1),) and costs.first_run == run_time_for(dt.date(2026, 10, 1), "monthly")
     assert backfill.window("costs", dt.date(2026, 10, 2), dt.date(2026, 10, 30)) is None
     assert backfill.dag_for(FEED) == FEED
+
+
+def test_a_month_or_more_goes_through_the_history_dags_a_run_per_month_with_the_range_as_conf(monkeypatch):
+    monkeypatch.delenv("TESOMA_HISTORY_FROM", raising=False)
+    first, last = dt.date(2026, 10, 5), dt.date(2026, 11, 20)
+    assert backfill.use_history(first, last) is True
+    assert backfill.use_history(FIRST, LAST) is False  # three days: the daily DAGs, as daily operation
+    assert backfill.use_history(first, last, daily=True) is False
+    assert backfill.use_history(FIRST, LAST, history=True) is True
+    with pytest.raises(backfill.BackfillError, match="--daily and --history exclude each other"):
+        backfill.use_history(FIRST, LAST, daily=True, history=True)
+
+    w = backfill.window(FEED, first, last, True, today=dt.date(2026, 12, 5))
+    assert (w.dag_id, w.history, w.dates[0], w.dates[-1]) == (f"{FEED}_history", True, first, last)
+    # the history runs of October and November: logical dates at the months' start, Helsinki time
+    assert (w.first_run.isoformat(), w.last_run.isoformat()) == ("2026-09-30T21:00:00+00:00",
+                                                                "2026-10-31T22:00:00+00:00")
+    assert w.conf == {"from": "2026-10-05", "to": "2026-11-20"}  # the runs process only the range's dates
+    assert "in part: 2026-10 from the 5., 2026-11 to the 20." in w.note
+    assert backfill._body(w, "none", 4)["dag_run_conf"] == w.conf
+    assert "dag_run_conf" not in backfill._body(backfill.window(FEED, FIRST, LAST), "none", 4)
+
+    # the month not over yet is left to the daily DAG (Airflow backfills no run whose interval is open)
+    w = backfill.window(FEED, first, dt.date(2026, 12, 3), True, today=dt.date(2026, 12, 5))
+    assert w.dates[-1] == dt.date(2026, 11, 30) and w.last_run.isoformat() == "2026-10-31T22:00:00+00:00"
+    assert (f"3 date(s) of 2026-12 (not over yet) left to the daily DAG: tesoma backfill --daily --feed {FEED} "
+            "--from 2026-12-01 --to 2026-12-03") in w.note
+    assert backfill.window("costs", dt.date(2026, 12, 1), dt.date(2026, 12, 31), True,
+                           today=dt.date(2026, 12, 5)) is None
+
+
+def test_history_before_the_service_period_needs_the_operators_setting(monkeypatch):
+    first, last = dt.date(2021, 11, 1), dt.date(2026, 10, 31)
+    monkeypatch.delenv("TESOMA_HISTORY_FROM", raising=False)
+    w = backfill.window("costs", first, last, True, today=dt.date(2026, 12, 5))
+    assert w.dates == (dt.date(2026, 10, 1),)
+    assert "59 date(s) before 2026-10-01 left out" in w.note and "set TESOMA_HISTORY_FROM=" in w.note
+    monkeypatch.setenv("TESOMA_HISTORY_FROM", "2021-11-01")
+    w = backfill.window("costs", first, last, True, today=dt.date(2026, 12, 5))
+    assert len(w.dates) == 60 and w.dates[0] == first and w.note == ""
+
+
+def test_a_failed_history_run_is_explained_by_a_rejection_in_its_month(ledger_url):
+    class Runs:
+        """Airflow answering the run counts and the failed runs of a history window."""
+
+        url = "http://airflow"
+
+        def __init__(self, failed: list[str]):
+            self.failed = failed
+
+        def run_count(self, w, *states):
+            return len(self.failed) if states == ("failed",) else 0
+
+        def all_runs(self, w, *states):
+            return [{"dag_run_id": f"backfill__{d}", "logical_date": d} for d in self.failed]
+
+    w = backfill.window(FEED, dt.date(2026, 10, 1), dt.date(2026, 11, 30), True, today=dt.date(2026, 12, 5))
+    summary = backfill.Summary(rejected=[("x", "missing_columns")], rejected_on={(FEED, dt.date(2026, 10, 17))})
+    backfill.explain_failures(Runs(["2026-09-30T21:00:00+00:00", "2026-10-31T22:00:00+00:00"]), [w], summary)
+    assert summary.unexplained == ["backfill__2026-10-31T22:00:00+00:00"]  # November: nothing rejected there

@@ -205,3 +205,18 @@ def test_a_month_of_a_drop_feed_is_its_landed_dates(landing_only, monkeypatch):
     use(landing_only, monkeypatch)
     assert delivery_dates(FEED, dt.date(2026, 10, 17)) == [d.isoformat() for d in DAYS]
     assert delivery_dates(FEED, dt.date(2026, 11, 1)) == []
+    # A backfill's range that starts or ends mid-month: its first and last month are processed in part.
+    assert delivery_dates(FEED, dt.date(2026, 10, 1), within=(DAYS[1], dt.date(2026, 12, 31))) == [
+        DAYS[1].isoformat(), DAYS[2].isoformat()]
+    assert delivery_dates(FEED, dt.date(2026, 10, 1), within=(dt.date(2026, 9, 1), DAYS[0])) == [DAYS[0].isoformat()]
+
+
+def test_a_month_before_the_service_period_is_loaded_only_with_the_history_setting(data_root, monkeypatch):
+    folder = data_root / "landing" / "city" / FEED
+    folder.mkdir(parents=True)
+    for day in (3, 4):
+        (folder / f"city_visits_2022010{day}.csv").write_text("")  # names only: the month's dates are listed
+    monkeypatch.delenv("TESOMA_HISTORY_FROM", raising=False)
+    assert delivery_dates(FEED, dt.date(2022, 1, 1)) == []
+    monkeypatch.setenv("TESOMA_HISTORY_FROM", "2021-11-01")
+    assert delivery_dates(FEED, dt.date(2022, 1, 1)) == ["2022-01-03", "2022-01-04"]

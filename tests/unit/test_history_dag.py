@@ -19,6 +19,7 @@ import pytest
 
 import contracts
 from orchestration import batch_tasks
+from tesoma.feed_config import asset_uri
 from tesoma.feed_config import load as feed_runs
 
 HISTORY = Path(__file__).resolve().parents[2] / "dags" / "history.py"
@@ -45,15 +46,19 @@ def test_a_month_in_batches_mapped_over_the_pool(feed, monkeypatch):
     from airflow.timetables.interval import CronDataIntervalTimetable
 
     dag = history_dags()[f"{feed}_history"]
-    assert [t.task_id for t in dag.topological_sort()] == ["plan", "process_batch", "report"]
+    assert [t.task_id for t in dag.topological_sort()] == ["plan", "process_batch", "announce", "report"]
     assert isinstance(dag.timetable, CronDataIntervalTimetable) and dag.timetable._expression == "0 0 1 * *"
     assert dag.catchup is False and dag.is_paused_upon_creation is True
     batch = dag.get_task("process_batch")
     assert batch.is_mapped and batch.op_kwargs_expand_input.value.keys() == {"partitions"}  # over plan's batches
     assert batch.pool == "default_pool"  # no pool configured: one that surely exists
     assert dag.get_task("report").trigger_rule == "all_done"
-    assert dag.get_task("report").upstream_task_ids == {"plan", "process_batch"}
-    assert not any(t.outlets for t in dag.tasks)
+    assert dag.get_task("report").upstream_task_ids == {"plan", "announce"}
+    # announce tells the catalog: an asset per harmonised table of the feed, as the daily DAG's publish
+    announce = dag.get_task("announce")
+    assert announce.trigger_rule == "all_done" and announce.upstream_task_ids == {"plan", "process_batch"}
+    assert sorted(a.uri for a in announce.outlets) == sorted(asset_uri(t) for t in feed_runs()[feed].tables)
+    assert [t.task_id for t in dag.tasks if t.outlets] == ["announce"]
 
     monkeypatch.setenv("TESOMA_BATCH_POOL", batch_tasks.POOL)
     assert history_dags()[f"{feed}_history"].get_task("process_batch").pool == "tesoma_batches"
@@ -103,6 +108,13 @@ def test_a_month_in_batches_publishes_the_good_deliveries_and_fails_on_the_rejec
 
     batches = batch_tasks.plan_month("city_access", october)
     assert batches == [["2026-10-01", "2026-10-02"], ["2026-10-03"]]
+    # a backfill's range that ends on the 2nd (the run's configuration) plans only the range's dates
+    ranged = {"dag_run": type("Run", (), {"conf": {"from": "2026-09-20", "to": "2026-10-02"}})()}
+    assert batch_tasks.range_of(ranged) == (dt.date(2026, 9, 20), dt.date(2026, 10, 2))
+    assert batch_tasks.plan_month("city_access", october, batch_tasks.range_of(ranged)) == [
+        ["2026-10-01", "2026-10-02"]]
+    assert batch_tasks.range_of({"dag_run": type("Run", (), {"conf": {}})()}) is None
+    before = dt.datetime.now(dt.UTC)
     first = batch_tasks.run_batch("city_access", batches[0])
     with pytest.raises(AirflowFailException, match="1 of 1 delivery.*rejected") as failed:
         batch_tasks.run_batch("city_access", batches[1])
@@ -113,5 +125,8 @@ def test_a_month_in_batches_publishes_the_good_deliveries_and_fails_on_the_rejec
     assert {day: d.state for day, d in by_day.items()} == {1: "published", 2: "published", 3: "rejected"}
     assert by_day[3].delivery_id in str(failed.value)
     assert len(states.all_states(ledger.engine)) == 1  # days 1 and 2 were one batch: one state
+    # what the run tells the catalog: the published partitions, also those of the batch that failed
+    assert batch_tasks.announce("city_access", batches, before) == ["city/2026-10-01", "city/2026-10-02"]
+    assert batch_tasks.announce("city_access", batches, dt.datetime.now(dt.UTC)) == []  # a later run's: none
     with pytest.raises(AirflowFailException, match=f"REJECTED {by_day[3].delivery_id}: missing_columns"):
         batch_tasks.report_month("city_access", october, batches, {"ti": TaskInstance(failed=1)})
