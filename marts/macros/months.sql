@@ -63,3 +63,17 @@
   (select max(month_n) from {{ this }})
   {%- endif -%}
 {%- endmacro %}
+
+{#- The latest version of every contact that is, or ever was, dated on or after `first_date`, by the
+    catalog's own order (warehouse/catalog.py _LATEST): what a run adding a month reads instead of the
+    whole current view, whose latest-version window covers every contact ever delivered. A subquery body. -#}
+{% macro service_event_versions_since(first_date) -%}
+    select *
+    from {{ source('warehouse', 'service_event') }}
+    where event_id in (
+        select event_id from {{ source('warehouse', 'service_event') }}
+        where event_date >= {{ first_date }}
+    )
+    qualify row_number() over (
+        partition by event_id order by source_updated_at desc, delivery_date desc, delivery_id desc) = 1
+{%- endmacro %}

@@ -22,6 +22,7 @@ from tesoma.feed_config import load as feed_runs
 from tesoma.feeds import connector_for, pipeline
 from tesoma.schedule import run_time_for
 from tests.conftest import TEST_KEY, require_service
+from tests.integration.conftest import wait_for
 from warehouse.layout import Layout
 from warehouse.ledger import Ledger
 
@@ -32,7 +33,6 @@ RUNS_DONE = {"success", "failed"}
 # Imported once in the scheduler and shared by every forked task (AirflowStack.write_preload): about
 # 5 s of CPU per task otherwise, which on two cores is most of this test's time.
 PRELOAD = ("great_expectations", "tesoma.steps", "orchestration.delivery_sensor")
-POLL_SECONDS = 3
 SETTLE_SECONDS = 10
 RUNS_TIMEOUT = 300
 
@@ -72,20 +72,6 @@ def databases():
         yield airflow_db, ledger_db
 
 
-def _wait_for(description: str, condition, timeout: float, stack: AirflowStack):
-    """Poll ``condition`` (returns a truthy result when done) every few seconds; fail with the
-    components' log tails when it does not come true in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stack.check_alive()  # a crashed scheduler should fail now, not after the timeout
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {description}\n{stack.tail(lines=30)}")
-        time.sleep(POLL_SECONDS)
-
-
 @pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_all_feeds_backfilled_in_parallel_on_postgres(databases, tmp_path):
@@ -116,7 +102,7 @@ def test_all_feeds_backfilled_in_parallel_on_postgres(databases, tmp_path):
             dag_ids = {d["dag_id"] for d in stack.dags()}
             return dag_ids if set(runs) <= dag_ids else None
 
-        dags = _wait_for("the feed DAGs to be parsed", parsed, 120, stack)
+        dags = wait_for("the feed DAGs to be parsed", parsed, 120, stack)
         downstream = sorted(d for d in dags if d not in runs and _scheduled_on_assets(stack, d))
         clock.lap(f"DAGs parsed: {len(runs)} feeds, downstream on assets: {downstream or 'none'}")
 
@@ -146,14 +132,14 @@ def test_all_feeds_backfilled_in_parallel_on_postgres(databases, tmp_path):
             finished = all(len(s) == len(windows[f]) and set(s) <= RUNS_DONE for f, s in states.items())
             return states if finished else None
 
-        states = _wait_for("every backfill run to finish", backfill_runs_done, RUNS_TIMEOUT, stack)
+        states = wait_for("every backfill run to finish", backfill_runs_done, RUNS_TIMEOUT, stack)
         clock.lap("all backfill runs finished")
         failed = {f: s for f, s in states.items() if set(s) != {"success"}}
         assert not failed, f"backfill runs not successful: {failed}\n{_failed_tasks(stack, failed)}"
 
         # Downstream DAGs run on the feeds' asset events; wait until they have run and are quiet.
         seen: list = []
-        down_states = _wait_for("the downstream DAGs to settle", lambda: _settled(stack, downstream, seen),
+        down_states = wait_for("the downstream DAGs to settle", lambda: _settled(stack, downstream, seen),
                                 RUNS_TIMEOUT, stack) if downstream else {}
         if downstream:
             clock.lap(f"downstream DAG runs finished and quiet for {SETTLE_SECONDS} s: "

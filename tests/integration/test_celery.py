@@ -34,6 +34,7 @@ import pytest
 from orchestration.stack import REDIS, AirflowStack, temporary_database
 from tesoma.feeds import carried, connector_for, pipeline
 from tests.conftest import TEST_KEY, require_service
+from tests.integration.conftest import wait_for
 from tests.integration.test_airflow_postgres import Clock
 from warehouse.layout import Layout
 from warehouse.ledger import Ledger
@@ -42,7 +43,6 @@ MONTH = dt.date(2026, 10, 1)  # the demo's first month
 DAYS = 7  # a week of every feed: the whole month took 295 s on 2 shared cores, too long for the suite
 RESIDENTS = 300  # small: the test is about where tasks run and what they write, not volume
 WORKERS = 2
-POLL_SECONDS = 3
 RUNS_TIMEOUT = 420
 
 
@@ -101,18 +101,6 @@ def ledger_view(ledger_url: str) -> set[tuple]:
         ledger.engine.dispose()
 
 
-def _wait_for(description: str, condition, timeout: float, stack: AirflowStack):
-    deadline = time.monotonic() + timeout
-    while True:
-        stack.check_alive()  # a crashed scheduler or worker fails now, not after the timeout
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {description}\n{stack.tail(lines=30)}")
-        time.sleep(POLL_SECONDS)
-
-
 def _task_instances(stack: AirflowStack, dag_id: str) -> list[dict]:
     # Under 100 per DAG here (a run is plan, a few batches and report): one page, Airflow's maximum.
     return stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?limit=100")["task_instances"]
@@ -150,7 +138,7 @@ def test_a_week_of_every_feed_on_two_celery_workers_builds_the_local_warehouse(d
         clock.lap(f"start the components and {WORKERS} Celery workers (Redis db {stack.redis_db}, "
                   f"concurrency {stack.worker_concurrency} each)")
         dag_ids = {feed: f"{feed}_history" for feed in months}
-        _wait_for("the history DAGs to be parsed", lambda: set(dag_ids.values()) <= {d["dag_id"] for d in stack.dags()},
+        wait_for("the history DAGs to be parsed", lambda: set(dag_ids.values()) <= {d["dag_id"] for d in stack.dags()},
                   180, stack)
         clock.lap("history DAGs parsed")
 
@@ -173,7 +161,7 @@ def test_a_week_of_every_feed_on_two_celery_workers_builds_the_local_warehouse(d
                        for f, s in zip(dag_ids, runs.values(), strict=True))
             return runs if done else None
 
-        runs = _wait_for("every history run to finish", finished, RUNS_TIMEOUT, stack)
+        runs = wait_for("every history run to finish", finished, RUNS_TIMEOUT, stack)
         celery_seconds = time.monotonic() - unpaused
         clock.lap("all history runs finished on Celery")
         failed = {d: s for d, s in runs.items() if set(s) != {"success"}}

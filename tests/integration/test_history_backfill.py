@@ -25,6 +25,7 @@ from orchestration.stack import AirflowStack
 from tesoma import backfill
 from tesoma.feed_config import HISTORY_FROM
 from tests.conftest import TEST_KEY
+from tests.integration.conftest import wait_for
 from tests.integration.test_airflow_postgres import PRELOAD, databases  # noqa: F401  (a fixture)
 from warehouse import states
 from warehouse.ledger import Ledger
@@ -36,17 +37,6 @@ FIRST, LAST = dt.date(2022, 1, 28), dt.date(2022, 2, 3)
 RUNS = {"city_visits": 2, "costs": 1}
 RESIDENTS = 1500
 BROKEN = "city_visits_20220130.csv"
-
-
-def _wait(description: str, condition, timeout: float, stack: AirflowStack):
-    deadline = time.monotonic() + timeout
-    while True:
-        stack.check_alive()
-        result = condition()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"{description}: not after {timeout:.0f} s\n{stack.tail('scheduler')}"
-        time.sleep(2)
 
 
 def _landed_files(root, feed: str, first: dt.date, last: dt.date) -> int:
@@ -79,7 +69,7 @@ def test_two_months_of_history_go_through_the_history_dags_in_batches(databases,
         stack.migrate()
         stack.start()
         wanted = {f"{feed}_history" for feed in FEEDS} | {"catalog"}
-        _wait("history DAGs parsed", lambda: wanted <= {d["dag_id"] for d in stack.dags()}, 120, stack)
+        wait_for("history DAGs parsed", lambda: wanted <= {d["dag_id"] for d in stack.dags()}, 120, stack)
         stack.api("PATCH", "/api/v2/dags/catalog", {"is_paused": False})
 
         out = io.StringIO()
@@ -121,7 +111,7 @@ def test_two_months_of_history_go_through_the_history_dags_in_batches(databases,
         assert all(r["state"] == "success" for feed in FEEDS for r in runs[feed] if r is not failed)
 
         # The history runs' asset events started the catalog, which coalesced them.
-        catalog = _wait("a finished catalog run after the backfill",
+        catalog = wait_for("a finished catalog run after the backfill",
                         lambda: [r for r in stack.dag_runs("catalog") if r["state"] in ("success", "failed")]
                         and all(r["state"] in ("success", "failed") for r in stack.dag_runs("catalog"))
                         and stack.dag_runs("catalog"), 180, stack)

@@ -25,18 +25,8 @@ with contacts as materialized (
         home_municipality = '837' and home_postal_code in (select postal_code from {{ ref('tesoma_area') }})
             as is_area_resident
     {%- if adding_a_month() %}
-    -- the latest versions of the contacts that are, or ever were, dated in the window's months, by the
-    -- catalog's own order (as stg_contacts adds a month)
-    from (
-        select *
-        from {{ source('warehouse', 'service_event') }}
-        where event_id in (
-            select event_id from {{ source('warehouse', 'service_event') }}
-            where event_date >= {{ month_date(last_n ~ ' - 11') }}
-        )
-        qualify row_number() over (
-            partition by event_id order by source_updated_at desc, delivery_date desc, delivery_id desc) = 1
-    )
+    -- the window's 12 months, read as stg_contacts reads a new month
+    from ({{ service_event_versions_since(month_date(last_n ~ ' - 11')) }})
     {%- else %}
     from {{ source('warehouse', 'service_event_current') }}
     {%- endif %}

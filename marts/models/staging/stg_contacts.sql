@@ -27,16 +27,7 @@ with contacts as (
     -- Adding a month: not the whole current view (its latest-version window sorts every contact ever
     -- delivered) but every version of the contacts that are, or ever were, dated in the new months, and
     -- of those the latest — by the catalog's own order (warehouse/catalog.py _LATEST).
-    from (
-        select *
-        from {{ source('warehouse', 'service_event') }}
-        where event_id in (
-            select event_id from {{ source('warehouse', 'service_event') }}
-            where event_date >= {{ month_date(incremental_from_n()) }}
-        )
-        qualify row_number() over (
-            partition by event_id order by source_updated_at desc, delivery_date desc, delivery_id desc) = 1
-    )
+    from ({{ service_event_versions_since(month_date(incremental_from_n())) }})
     {%- else %}
     from {{ source('warehouse', 'service_event_current') }}
     {%- endif %}
