@@ -15,10 +15,10 @@ again changes nothing. A run's configuration ``{"from": "YYYY-MM-DD", "to": "YYY
 the dates of a range (``tesoma backfill`` passes its range, so a month it covers in part is processed in
 part); without one a run takes its whole month.
 
-Monthly schedule, paused at creation and ``catchup=False``: these DAGs are meant to be run by Airflow's
-backfill API (or triggered for a month). Unpausing one makes Airflow create its latest month's scheduled run;
-that run does nothing (``plan`` plans no batch for a scheduled run: the daily DAGs process the current
-months). Run them through the backfill API (`tesoma backfill`, `airflow backfill create --dag-id
+Monthly intervals that only a backfill creates (``BackfillOnlyTimetable``), paused at creation: these DAGs
+are run by Airflow's backfill API (or triggered for a month); unpausing one starts nothing by itself (a
+scheduled run, should one ever exist, plans no batch: the daily DAGs process the current months). Run
+them through the backfill API (`tesoma backfill`, `airflow backfill create --dag-id
 <feed>_history --from-date … --to-date …`, or the UI's "Backfill"), on PostgreSQL (Airflow refuses
 backfills on SQLite). After the batches, `announce` emits an asset event per harmonised table of the
 feed, with the partitions the run published in the event's extra (``{"partitions": [...]}``), as the daily
@@ -31,10 +31,10 @@ Thin by design: every task calls one library function; nothing heavy happens at 
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
-from airflow.timetables.interval import CronDataIntervalTimetable
 
 import contracts
 from orchestration.batch_tasks import batch_pool
+from orchestration.timetable import BackfillOnlyTimetable
 from tesoma.feed_config import FeedRun, asset_uri, load
 from tesoma.schedule import EARLIEST, task_defaults
 
@@ -68,7 +68,8 @@ def history_dag(run: FeedRun):
 
     @dag(
         dag_id=f"{run.feed}_history",
-        schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="Europe/Helsinki"),  # a run per month
+        # a run per month, made by backfills only (unpausing starts nothing: orchestration/timetable.py)
+        schedule=BackfillOnlyTimetable("0 0 1 * *", timezone="Europe/Helsinki"),
         start_date=EARLIEST,  # which dates a feed has is its contract's: plan skips uncovered dates
         catchup=False,
         is_paused_upon_creation=True,
@@ -85,8 +86,8 @@ def history_dag(run: FeedRun):
 
             context = get_current_context()
             if context["dag_run"].run_type == "scheduled":
-                # Unpausing (tesoma backfill does, as Airflow runs no backfill run of a paused DAG) makes the
-                # latest month's scheduled run: the daily DAGs process that month; this run does nothing.
+                # The timetable makes no scheduled run; were one made (an older timetable), the daily DAGs
+                # process its month: this run does nothing.
                 print("a scheduled run of a history DAG does nothing: history runs are backfilled or triggered")
                 return []
             return plan_month(run.feed, month_of(context), range_of(context))

@@ -30,7 +30,7 @@ from pathlib import Path
 from airflow.plugins_manager import AirflowPlugin
 
 from orchestration.delivery_tasks import URL_PREFIX
-from orchestration.timetable import DeliveryDateTimetable
+from orchestration.timetable import BackfillOnlyTimetable, DeliveryDateTimetable
 
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -127,7 +127,8 @@ def create_app():
 
 class TesomaPlugin(AirflowPlugin):
     name = "tesoma"
-    timetables = [DeliveryDateTimetable]  # runs named by feed and delivery date (orchestration/timetable.py)
+    # runs named by feed and delivery date; history DAGs' months made by backfills only (orchestration/timetable.py)
+    timetables = [DeliveryDateTimetable, BackfillOnlyTimetable]
     fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Tesoma delivery pages"}]
     # The latest monthly scorecard report, in the UI's Browse menu (shown inside the UI: url_route).
     external_views = [{"name": "Scorecard report", "href": f"{URL_PREFIX}/reports/latest", "destination": "nav",

@@ -28,6 +28,7 @@ from typing import Any
 
 from airflow._shared.timezones.timezone import coerce_datetime, utcnow
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction
+from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow.timetables.trigger import CronTriggerTimetable
 from airflow.utils.types import DagRunType
 
@@ -85,3 +86,25 @@ class DeliveryDateTimetable(CronTriggerTimetable):
                    interval=decode_interval(data["interval"]),
                    run_immediately=decode_run_immediately(data.get("run_immediately", False)),
                    feed=data["feed"], cadence=data["cadence"])
+
+
+class BackfillOnlyTimetable(CronDataIntervalTimetable):
+    """Monthly (or any cron) data intervals that only a backfill creates: the scheduler never starts a run
+    by itself, so unpausing a ``<feed>_history`` DAG — which ``tesoma backfill`` must do, Airflow runs no
+    backfill run of a paused DAG — leaves no empty run of the latest month in the grid.
+
+    The scheduler asks with the DAG's ``catchup`` (False for these DAGs) and gets no run; a backfill lists
+    its runs with ``catchup=True`` (``iter_dagrun_infos_between``) and gets every interval, as from
+    Airflow's own cron timetable. Registered by :class:`orchestration.plugin.TesomaPlugin`.
+    """
+
+    def next_dagrun_info(self, *, last_automated_data_interval: DataInterval | None,
+                         restriction: TimeRestriction) -> DagRunInfo | None:
+        if not restriction.catchup:
+            return None
+        return super().next_dagrun_info(last_automated_data_interval=last_automated_data_interval,
+                                        restriction=restriction)
+
+    @property
+    def summary(self) -> str:
+        return f"{self._expression} (backfill only)"

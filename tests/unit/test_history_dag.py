@@ -130,3 +130,25 @@ def test_a_month_in_batches_publishes_the_good_deliveries_and_fails_on_the_rejec
     assert batch_tasks.announce("city_access", batches, dt.datetime.now(dt.UTC)) == []  # a later run's: none
     with pytest.raises(AirflowFailException, match=f"REJECTED {by_day[3].delivery_id}: missing_columns"):
         batch_tasks.report_month("city_access", october, batches, {"ti": TaskInstance(failed=1)})
+
+
+def test_the_scheduler_makes_no_history_run_but_a_backfill_lists_every_month():
+    """Unpausing a history DAG (tesoma backfill must) leaves no run of its own; a backfill gets its months."""
+    import datetime as dt
+
+    from airflow.timetables.base import TimeRestriction
+
+    from orchestration.timetable import BackfillOnlyTimetable
+
+    timetable = BackfillOnlyTimetable("0 0 1 * *", timezone="Europe/Helsinki")
+    earliest = dt.datetime(2021, 11, 1, tzinfo=dt.UTC)
+    assert timetable.next_dagrun_info(last_automated_data_interval=None,
+                                      restriction=TimeRestriction(earliest, None, catchup=False)) is None
+    restriction = TimeRestriction(dt.datetime(2022, 1, 1, tzinfo=dt.UTC), dt.datetime(2022, 3, 31, tzinfo=dt.UTC),
+                                  catchup=True)
+    months, info = [], None
+    while (info := timetable.next_dagrun_info(last_automated_data_interval=info and info.data_interval,
+                                              restriction=restriction)) is not None:
+        months.append(info.data_interval.start.astimezone(dt.timezone(dt.timedelta(hours=2))).date())
+    assert months == [dt.date(2022, 2, 1), dt.date(2022, 3, 1)]  # the months starting inside the range
+    assert BackfillOnlyTimetable.deserialize(timetable.serialize()).serialize() == timetable.serialize()
