@@ -142,12 +142,12 @@ def run_batch(feed: str, partitions: list[str], final_attempt: bool = True) -> d
     rejected = [r for r in result["deliveries"] if r["state"] == "rejected"]
     for r in rejected:
         log.error("%s", rejection_line(r["delivery_id"], r.get("reason") or "?", r.get("message")))
-    log.info("%s: %s\n%s", ", ".join(partitions), _counts_line(result["counts"], result["seconds"]),
-             _table(result["deliveries"]))
+    log.info("%s: %s, peak memory %.0f MiB\n%s", ", ".join(partitions),
+             _counts_line(result["counts"], result["seconds"]), result["peak_rss_mib"], _table(result["deliveries"]))
     if rejected:
         raise AirflowFailException(f"{len(rejected)} of {len(result['deliveries'])} delivery(ies) rejected (the "
                                    "others are published): " + "; ".join(r["delivery_id"] for r in rejected))
-    return {k: result[k] for k in ("feed", "partitions", "counts", "warehouse_state", "seconds")}
+    return {k: result[k] for k in ("feed", "partitions", "counts", "warehouse_state", "seconds", "peak_rss_mib")}
 
 
 def _counts_line(counts: dict, seconds: float) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import resource
 import time
 from collections.abc import Iterable, Sequence
 
@@ -198,10 +199,15 @@ def process_batch(feed: str, partitions: Iterable, s: Settings | None = None, *,
     counts = _counts(deliveries, skipped=len(ids) - len(todo))
     head = states.head(ledger.engine)
     seconds = round(time.perf_counter() - started, 3)
-    log.info("%s batch of %d partition(s): %s in %.2fs", feed, sum(len(v) for v in wanted.values()),
-             ", ".join(f"{k} {v}" for k, v in counts.items() if v and not k.startswith("rows")), seconds)
+    # The process's peak so far (a task process runs one batch): the limit is 1 GiB per task whatever
+    # the batch size, and a batch holds one delivery at a time.
+    peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    log.info("%s batch of %d partition(s): %s in %.2fs, peak memory %.0f MiB", feed,
+             sum(len(v) for v in wanted.values()),
+             ", ".join(f"{k} {v}" for k, v in counts.items() if v and not k.startswith("rows")), seconds, peak_mib)
     return {"feed": feed, "partitions": [_key(p, d) for d, ps in sorted(wanted.items()) for p in sorted(ps, key=str)],
-            "deliveries": deliveries, "counts": counts, "warehouse_state": head.state_id, "seconds": seconds}
+            "deliveries": deliveries, "counts": counts, "warehouse_state": head.state_id, "seconds": seconds,
+            "peak_rss_mib": peak_mib}
 
 
 def _key(partner: str | None, day: dt.date) -> str:

@@ -109,6 +109,8 @@ def test_a_batch_publishes_exactly_what_one_delivery_at_a_time_publishes(landing
     assert by_state["superseded"] == [("2026-10-01", 1)]
     assert by_state["rejected"] == [("2026-10-03", 1)]
     assert all(rows for rows in one_by_one["rows"].values())
+    # the batch says how much memory its process took at most (the limit is 1 GiB per task)
+    assert 0 < result["peak_rss_mib"] < 1024
     # one warehouse state and one snapshot per table for the batch, against one per published delivery
     assert one_by_one["states"] == 2
     assert len(states.all_states(engine())) == 1
