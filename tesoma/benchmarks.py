@@ -964,3 +964,305 @@ def _backfill_rows(figures, air: dict, air_ledger: dict, end: dict, low: dict, l
                     note=f"a commit per table and a new warehouse state; {end['publish_state']}")
     figures.values["overhead"] = overhead
     figures.values["five_years_s"] = five_years
+
+
+# --- one day of every feed, files to queryable (issue 15) ---------------------------------------------------
+
+DAY_GOAL_S = 60
+"""One day of every feed, from the files appearing in landing/ to the analysts' catalog answering with them."""
+DAY_START = dt.date(2026, 10, 1)  # the demo's first day
+_RUN_DONE = ("success", "failed")
+
+
+def day_root(base, residents: int, days: int, seed: int):
+    """The bench's own folder (never the user's data root): ``data/`` (the data root), ``held/`` (the last
+    day's files until the clock starts) and ``airflow/`` (AIRFLOW_HOME of the standalone)."""
+    from pathlib import Path
+
+    return Path(base) / f"day-{residents}r-{days}d-s{seed}"
+
+
+def hold_back_day(root, held, day: dt.date) -> dict[str, list]:
+    """Move every feed's deliveries dated ``day`` from ``root/landing`` to ``held`` (same relative paths);
+    returns ``{feed: [relative path, …]}`` for the feeds that deliver that day."""
+    import shutil
+
+    from tesoma.feed_config import load
+    from tesoma.feeds import connector_for
+
+    landing = root / "landing"
+    moved: dict[str, list] = {}
+    for feed in load():
+        for found in connector_for(feed).discover_all(landing, day):
+            relative = found.path.relative_to(landing)
+            (held / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(found.path, held / relative)
+            moved.setdefault(feed, []).append(relative)
+    return moved
+
+
+def put_back(root, held, moved: dict[str, list]) -> None:
+    """The held files appear in landing/ (a rename each, as an upload tool's last step), arrival times kept."""
+    import os
+
+    for paths in moved.values():
+        for relative in paths:
+            target = root / "landing" / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(held / relative, target)
+
+
+def prepare_day(root, *, start: dt.date, days: int, residents: int, seed: int, fault_rate: float,
+                echo=print) -> tuple[dt.date, dict[str, list]]:
+    """The demo's deliveries of ``days`` days in a fresh data root, everything before the last day processed
+    without Airflow (the steps a feed DAG runs, :func:`tesoma.steps.process_all`, then one catalog refresh);
+    the last day's files wait in ``held/``. Returns the last day and the held files per feed."""
+    import logging
+    import shutil
+
+    from synthetic import generate
+    from tesoma import steps
+    from tesoma.config import settings
+    from tesoma.feed_config import load
+
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    generate(root, start=start, days=days, residents=residents, seed=seed, fault_rate=fault_rate)
+    last = start + dt.timedelta(days=days - 1)
+    moved = hold_back_day(root, root.parent / "held", last)
+    logging.getLogger("tesoma").setLevel(logging.WARNING)
+    s = settings()
+    for feed in load():
+        results = steps.process_all(feed, s)
+        echo(f"  prepare: {feed}: {len(results)} deliveries before {last} processed")
+    steps.refresh_catalog(s)
+    return last, moved
+
+
+def _standalone(root, home, port: int, key: str, ledger_url: str):
+    """An :class:`orchestration.stack.AirflowStack` used only for its REST client and its stop/cleanup, whose
+    one component is ``airflow standalone`` in the environment ``tesoma airflow`` gives it
+    (:func:`orchestration.ui.environment`: SQLite metadata under AIRFLOW_HOME, LocalExecutor, parallelism 4),
+    on a free port instead of 8080 so a running ``tesoma airflow`` is not disturbed."""
+    import os
+
+    from orchestration import ui
+    from orchestration.stack import STACK_VARIABLE, AirflowStack
+    from tesoma.config import settings
+
+    saved = dict(os.environ)
+    try:  # configure() only sets what is unset: none of the caller's Airflow settings may leak in
+        for name in [k for k in os.environ if k.startswith(("AIRFLOW", "_AIRFLOW"))]:
+            del os.environ[name]
+        env = ui.environment(settings())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    stack = AirflowStack(f"sqlite:///{home / 'airflow.db'}", root, home=home, port=port)
+    env.update({
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        STACK_VARIABLE: stack.stack_id,
+        "TESOMA_DATA_ROOT": str(root), "TESOMA_LEDGER_URL": ledger_url, "TESOMA_PSEUDONYM_KEY": key,
+    })
+    stack.env = env
+    return stack
+
+
+def _seconds(later: str | None, earlier: str | None) -> float | None:
+    if not later or not earlier:
+        return None
+    return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds()
+
+
+def _day_rows_visible(root, ledger_url: str, feeds: list[str], day: dt.date) -> tuple[bool, dict[str, int]]:
+    """Whether the analysts' catalog shows rows of every delivery of ``day`` that was published (per feed: the
+    rows of its first table carrying those deliveries' ids). A catalog being rewritten counts as not yet."""
+    import duckdb
+
+    from tesoma.feed_config import canonical_tables
+    from warehouse import catalog
+    from warehouse.layout import Layout
+    from warehouse.ledger import Ledger
+
+    ledger = Ledger(ledger_url)
+    try:
+        published = {f: [d.delivery_id for d in ledger.for_date(f, day) if d.state == "published"] for f in feeds}
+    finally:
+        ledger.engine.dispose()
+    tables = {f: canonical_tables(f)[0] for f in feeds}
+    counts: dict[str, int] = {}
+    try:
+        with catalog.connect(Layout(root)) as con:
+            for feed, ids in published.items():
+                if ids:  # the table's name comes from the feed registry, the ids are parameters
+                    sql = f"select count(*) from {tables[feed]} where list_contains(?, delivery_id)"  # noqa: S608
+                    counts[feed] = con.execute(sql, [ids]).fetchone()[0]
+    except duckdb.Error:
+        return False, counts
+    return all(counts.get(f, 0) > 0 for f, ids in published.items() if ids), counts
+
+
+def _task_figures(stack, runs: list[tuple[str, str]]) -> list[dict]:
+    """The task instances of the given (dag_id, run_id) runs: task, queued and running seconds, state."""
+    from urllib.parse import quote
+
+    found = []
+    for dag_id, run_id in runs:
+        page = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100")
+        for ti in page["task_instances"]:
+            found.append({"dag_id": dag_id, "task_id": ti["task_id"], "state": ti.get("state"),
+                          "queued_s": _seconds(ti.get("start_date"), ti.get("queued_when")) or 0.0,
+                          "running_s": ti.get("duration") or 0.0})
+    return found
+
+
+def day_through_airflow(stack, root, held, moved: dict[str, list], day: dt.date, *, ledger_url: str,
+                        wait: float = 600, echo=print) -> dict:
+    """The measured part: the held files appear in landing/, every delivering feed's DAG run for ``day`` is
+    triggered through the REST API (as an operator, or the scheduler at run_at, would start it), and the clock
+    stops when every feed run has ended, no ``catalog`` run is queued or running, the last one succeeded and
+    the catalog answers with rows of every published delivery of the day."""
+    from urllib.parse import quote
+
+    from tesoma.feed_config import load
+    from tesoma.schedule import run_time_for
+
+    feeds = sorted(moved)
+    runs_config = load()
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC)
+    put_back(root, held, moved)
+    run_ids = {}
+    for feed in feeds:
+        fr = runs_config[feed]
+        logical = run_time_for(day, fr.cadence, fr.run_at)
+        run_ids[feed] = stack.api("POST", f"/api/v2/dags/{feed}/dagRuns",
+                                  {"logical_date": logical.isoformat()})["dag_run_id"]
+    triggered_s = time.perf_counter() - started
+    feed_runs: dict[str, dict] = {}
+    seconds = None
+    counts: dict[str, int] = {}
+    while time.perf_counter() - started < wait:
+        for feed in feeds:
+            if feed not in feed_runs:
+                run = stack.api("GET", f"/api/v2/dags/{feed}/dagRuns/{quote(run_ids[feed], safe='')}")
+                if run["state"] in _RUN_DONE:
+                    feed_runs[feed] = run
+                    echo(f"  {feed}: {run['state']} at {time.perf_counter() - started:.1f} s")
+        if len(feed_runs) == len(feeds):
+            catalog_runs = [r for r in stack.dag_runs("catalog")
+                            if dt.datetime.fromisoformat(r["queued_at"] or r["run_after"]) >= started_at]
+            idle = catalog_runs and not any(r["state"] in _ACTIVE_RUN_STATES for r in catalog_runs)
+            if idle and max(catalog_runs, key=lambda r: r["queued_at"] or "")["state"] == "success":
+                visible, counts = _day_rows_visible(root, ledger_url, feeds, day)
+                if visible:
+                    seconds = time.perf_counter() - started
+                    break
+        time.sleep(0.5)
+    if seconds is None:
+        raise TimeoutError(f"the day was not queryable after {wait:.0f} s: feed runs ended "
+                           f"{sorted(feed_runs)} of {feeds}; see {stack.home}/logs")
+    echo(f"  queryable at {seconds:.1f} s")
+    time.sleep(5)  # a catalog run asked for by the last publish but not created yet would show now
+    _wait_for_catalog(stack, wait=120)
+    catalog_runs = [r for r in stack.dag_runs("catalog")
+                    if dt.datetime.fromisoformat(r["queued_at"] or r["run_after"]) >= started_at]
+    tasks = _task_figures(stack, [(f, run_ids[f]) for f in feeds]
+                          + [("catalog", r["dag_run_id"]) for r in catalog_runs])
+    return {"seconds": seconds, "triggered_s": triggered_s, "feed_runs": feed_runs, "catalog_runs": catalog_runs,
+            "tasks": tasks, "rows": counts}
+
+
+def day(base=None, *, residents: int = 16_000, days: int = 30, start: dt.date = DAY_START, seed: int = 42,
+        fault_rate: float = 0.03, echo=print):
+    """`tesoma bench day`: one day of every feed from files in landing/ to queryable, through the embedded
+    default Airflow that ``make airflow`` / ``tesoma airflow`` runs (``airflow standalone``, SQLite, LocalExecutor).
+
+    1. a data root of its own (``<base>/day-…/data``): the demo's deliveries (``days`` days from ``start``),
+       the last day's files held back, everything before processed without Airflow (:func:`prepare_day`);
+    2. ``airflow standalone`` on a free port in that root (:func:`_standalone`), the delivering feeds' DAGs
+       and ``catalog`` unpaused (unpausing starts no run: orchestration/timetable.py);
+    3. the clock: :func:`day_through_airflow`; then a table: files to queryable (goal ≤ 60 s), each feed
+       run, the catalog runs (how many: bursts of publishes should coalesce), and where the time went
+       (queued vs running, per task).
+    """
+    import secrets as _secrets
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from orchestration.stack import free_port
+    from scorecard.bench import Figures, print_table
+
+    folder = day_root(Path(base or "data/bench").resolve(), residents, days, seed)
+    root, held, home = folder / "data", folder / "held", folder / "airflow"
+    for path in (held, home):
+        shutil.rmtree(path, ignore_errors=True)
+    home.mkdir(parents=True)
+    figures = Figures()
+    key = _secrets.token_urlsafe(48)
+    ledger_url = f"sqlite:///{root / 'ledger.sqlite'}"
+    with _environment(TESOMA_DATA_ROOT=str(root), TESOMA_LEDGER_URL=ledger_url, TESOMA_PSEUDONYM_KEY=key):
+        started = time.perf_counter()
+        last, moved = prepare_day(root, start=start, days=days, residents=residents, seed=seed,
+                                  fault_rate=fault_rate, echo=echo)
+        figures.add("prepare: generate, process the earlier days", time.perf_counter() - started,
+                    note=f"{residents:,} residents, {days} day(s) from {start}, no Airflow (not part of the goal)")
+        stack = _standalone(root, home, free_port(), key, ledger_url)
+        try:
+            started = time.perf_counter()
+            stack.migrate()
+            stack._launch("standalone", [str(Path(sys.executable).with_name("airflow")), "standalone"], stack.env)
+            stack.wait_healthy(300)
+            wanted = [*sorted(moved), "catalog"]
+            deadline = time.monotonic() + 300
+            while not set(wanted) <= {d["dag_id"] for d in stack.dags()}:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"DAGs {wanted} not parsed after 300 s:\n{stack.tail('standalone')}")
+                time.sleep(1)
+            for dag_id in wanted:
+                stack.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+            figures.add("airflow standalone up, DAGs unpaused", time.perf_counter() - started,
+                        note=f"SQLite, LocalExecutor, {stack.url} (not part of the goal)")
+            echo(f"  clock starts: {sum(map(len, moved.values()))} file(s) of {len(moved)} feed(s) for {last} "
+                 f"appear in landing/")
+            measured = day_through_airflow(stack, root, held, moved, last, ledger_url=ledger_url, echo=echo)
+        finally:
+            report = stack.stop()
+            if report.killed or report.stragglers:
+                echo(f"  airflow: needed SIGKILL: {report.killed} {[p for p, _ in report.stragglers]}")
+    _day_rows(figures, measured, last, home)
+    print_table(figures, echo)
+    echo(f"\ndata root: {root}; Airflow home (task logs): {home}")
+    figures.values.update(measured=measured, day=last)
+    return figures
+
+
+def _day_rows(figures, measured: dict, last: dt.date, home) -> None:
+    """The table's rows: the goal, each feed run, the catalog runs, and the time per task (queued vs running)."""
+    runs = measured["feed_runs"]
+    figures.add("one day of every feed: files to queryable", measured["seconds"], goal=f"≤ {DAY_GOAL_S} s",
+                met=measured["seconds"] <= DAY_GOAL_S,
+                note=f"{last}: {len(runs)} feed run(s) triggered in {measured['triggered_s']:.1f} s; rows visible "
+                     + ", ".join(f"{f} {n:,}" for f, n in sorted(measured["rows"].items())))
+    for feed, run in sorted(runs.items()):
+        queued = _seconds(run.get("start_date"), run.get("queued_at"))
+        figures.add(f"  {feed} run", _seconds(run.get("end_date"), run.get("start_date")),
+                    note=f"{run['state']}; queued {queued or 0:.1f} s before starting")
+    catalog = measured["catalog_runs"]
+    figures.add(f"  catalog runs: {len(catalog)}",
+                sum(_seconds(r.get("end_date"), r.get("start_date")) or 0 for r in catalog),
+                note=f"for {len(runs)} feed run(s)' publishes (coalesced when fewer); "
+                     + ", ".join(r["state"] for r in catalog))
+    by_task: dict[tuple[str, str], list[dict]] = {}
+    for ti in measured["tasks"]:
+        kind = "catalog" if ti["dag_id"] == "catalog" else "feed"
+        by_task.setdefault((kind, ti["task_id"]), []).append(ti)
+    queued = sum(ti["queued_s"] for ti in measured["tasks"])
+    running = sum(ti["running_s"] for ti in measured["tasks"])
+    figures.add("  all tasks: running (summed)", running,
+                note=f"queued {queued:.1f} s summed; {len(measured['tasks'])} task instances")
+    for (kind, task_id), items in sorted(by_task.items()):
+        figures.add(f"    {kind} task {task_id} ×{len(items)}", sum(ti["running_s"] for ti in items),
+                    note=f"running, summed; queued {sum(ti['queued_s'] for ti in items):.1f} s")

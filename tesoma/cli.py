@@ -24,6 +24,7 @@
     tesoma bench queries               the analysts' worked questions on the demo warehouse, and a view refresh
     tesoma bench marts                 the scorecard on a county-scale warehouse against hand-written queries
     tesoma bench backfill              county deliveries backfilled through Airflow against one process
+    tesoma bench day                   one day of every feed, files in landing to queryable, via `make airflow`
     tesoma dictionary                  the data dictionary of the canonical tables
     tesoma report --month 2026-10      publish the month's scorecard (tables + report.html) from the warehouse
     tesoma report --reproduce 2026-10-1    rebuild a publication from its tagged state; identical per table?
@@ -340,12 +341,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "marts":
         from scorecard import bench
 
-        bench.run(args.dir, residents=args.residents, contacts=args.contacts, months=args.months,
-                  last_month=args.last_month or dt.date(2026, 10, 1), seed=args.seed, reuse=args.reuse)
+        bench.run(args.dir, residents=args.residents or benchmarks.COUNTY_RESIDENTS, contacts=args.contacts,
+                  months=args.months, last_month=args.last_month or dt.date(2026, 10, 1), seed=args.seed,
+                  reuse=args.reuse)
     elif args.what == "backfill":
-        benchmarks.backfill(args.dir, residents=args.residents, months=args.months,
+        benchmarks.backfill(args.dir, residents=args.residents or benchmarks.COUNTY_RESIDENTS, months=args.months,
                             last_month=args.last_month or dt.date(2026, 10, 1), feeds=args.feeds, seed=args.seed,
                             reuse=args.reuse)
+    elif args.what == "day":
+        figures = benchmarks.day(args.dir, residents=args.residents or 16_000, days=args.days, seed=args.seed)
+        return 0 if figures.values["measured"]["seconds"] <= benchmarks.DAY_GOAL_S else 1
     return 0
 
 
@@ -539,9 +544,10 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="print speed figures (e.g. `tesoma bench pseudonymise`)")
     b.add_argument("what", choices=["pseudonymise", "read-memory", "publish", "commits", "queries", "marts",
-                                    "backfill"])
+                                    "backfill", "day"])
     b.add_argument("--dir", type=_existing_dir, default=None,
-                   help="where to build the big test files (default: the temp folder; marts, backfill: data/bench)")
+                   help="where to build the big test files (default: the temp folder; marts, backfill, day: "
+                        "data/bench)")
     b.add_argument("--rows", type=_positive, default=2_000_000)
     b.add_argument("--distinct", type=_positive, default=20_000)
     b.add_argument("--repeats", type=_positive, default=3,
@@ -550,12 +556,15 @@ def parser() -> argparse.ArgumentParser:
                    help="commits: snapshots of one table to grow to (default 5000)")
     b.add_argument("--catalog", choices=["sqlite", "postgres"], default="sqlite",
                    help="commits: the catalog database (postgres: TESOMA_BENCH_POSTGRES_URL or the local server)")
-    b.add_argument("--residents", type=_positive, default=530_000, help="marts, backfill: residents of the county")
+    b.add_argument("--residents", type=_positive, default=None,
+                   help="marts, backfill: residents of the county (default 530000); day: of the demo (16000)")
+    b.add_argument("--days", type=_positive, default=30,
+                   help="day: the demo's days, the last one measured through Airflow (default 30)")
     b.add_argument("--contacts", type=_positive, default=25_000_000, help="marts: contacts over the months")
     b.add_argument("--months", type=_positive, default=60, help="marts, backfill: months of data (default 60)")
     b.add_argument("--last-month", type=_month, default=None, metavar="YYYY-MM",
                    help="marts, backfill: the last month of data (default 2026-10)")
-    b.add_argument("--seed", type=int, default=42, help="marts, backfill: the generator's seed")
+    b.add_argument("--seed", type=int, default=42, help="marts, backfill, day: the generator's seed")
     b.add_argument("--feeds", type=_feed, nargs="+", default=None, metavar="FEED",
                    help="backfill: only these feeds (default: every feed)")
     b.add_argument("--reuse", action="store_true",

@@ -91,19 +91,32 @@ def _record_rejection(work: DeliveryWork, exc: DeliveryRejected) -> dict:
     """A delivery the partner has to send again: the connector could not read it, or too many rows broke
     the contract (then the row report stays, with the verdict on top; every row counts as quarantined)."""
     counted = exc.counts if isinstance(exc, TooManyBadRows) else None
+    message = str(exc) + _still_in_use(work)
     if counted is None:
         quarantine.write_rejection(work.quarantine_dir, delivery_id=work.delivery_id,
-                                   source_name=work.delivery.source_name, rule=exc.rule, message=str(exc))
+                                   source_name=work.delivery.source_name, rule=exc.rule, message=message)
         work.ledger.replace_quality_results(work.delivery_id, [
             {"stage": "parse", "rule": exc.rule, "column_name": None, "failed_rows": 0, "severity": "error"}])
         data_docs.record(work.settings, work.delivery_id, {})  # nothing was validated: clear an earlier run's
     else:
-        quarantine.write_rejection_note(work.quarantine_dir, rule=exc.rule, message=str(exc))
+        quarantine.write_rejection_note(work.quarantine_dir, rule=exc.rule, message=message)
     rows = counted.rows_read if counted else None
-    work.ledger.update(work.delivery_id, state="rejected", reason=f"{exc.rule}: {exc}", rows_read=rows,
+    work.ledger.update(work.delivery_id, state="rejected", reason=f"{exc.rule}: {message}", rows_read=rows,
                        rows_published=0, rows_quarantined=rows, key_id=work.key_id, seconds=work.seconds())
     log.warning("%s rejected: %s", work.delivery_id, exc.rule)
-    return _rejected(work, exc.rule, str(exc), rows)
+    return _rejected(work, exc.rule, message, rows)
+
+
+def _still_in_use(work: DeliveryWork) -> str:
+    """For a rejected correction: which earlier delivery of the same date stays in use (a rejected delivery
+    never displaces a valid one, warehouse.ledger.newest), so the partner knows what the warehouse shows."""
+    d = work.delivery
+    kept = [o for o in work.ledger.for_date(d.feed, d.delivery_date, d.partner)
+            if o.delivery_id != d.delivery_id and o.state in ("published", "staged")]
+    if not kept:
+        return ""
+    return (f" The earlier delivery of {d.delivery_date} ({kept[-1].source_name}, {kept[-1].delivery_id}) stays in "
+            "use until a corrected file arrives.")
 
 
 def _record_internal_error(work: DeliveryWork, exc: Exception) -> dict:

@@ -36,6 +36,9 @@ def test_a_broken_correction_is_rejected_and_the_original_stays_published(data_r
     assert results[correction]["state"] == "rejected"
     assert results[correction]["reason"] == "missing_columns"
     assert "Required column(s) missing" in results[correction]["message"]
+    # and tells the partner what the warehouse still shows
+    in_use = f"The earlier delivery of {DAY} ({delivered.name}, {original.delivery_id}) stays in use"
+    assert in_use in results[correction]["message"]
 
     # the ledger: the original counts, with all its rows; the correction published nothing
     states = {d.delivery_id: d for d in ledger.all("city_visits")}
@@ -52,7 +55,7 @@ def test_a_broken_correction_is_rejected_and_the_original_stays_published(data_r
 
     # the partner's quarantine report says why the correction was rejected
     report = (data_root / "quarantine" / "city" / correction / "report.md").read_text(encoding="utf-8")
-    assert "missing_columns" in report
+    assert "missing_columns" in report and in_use in report
 
     # tesoma status: the date's delivery that counts is published; one rejected, with its reason
     assert main(["status"]) == 0
