@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    """Backfill feeds through Airflow's backfill API, with progress and a summary (tesoma/backfill.py)."""
+    """Backfill feeds through Airflow's backfill API, with progress and a summary (tesoma/backfill/)."""
     from tesoma import backfill
 
     if args.start > args.end:
