@@ -9,14 +9,13 @@ into the project. Progress is logged per model, with names and seconds only (nev
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tesoma.config import environment
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "marts"
 """The dbt project (its ``profiles.yml`` inside: profile ``tesoma``, target ``local``)."""
@@ -72,7 +71,7 @@ def build(sources_db: Path, marts_db: Path, work_dir: Path, *, last_month: dt.da
         args += ["--select", select]
     from dbt.cli.main import dbtRunner
 
-    with _environment(TESOMA_SOURCES_DB=str(sources_db), TESOMA_MARTS_DB=str(marts_db)):
+    with environment(TESOMA_SOURCES_DB=str(sources_db), TESOMA_MARTS_DB=str(marts_db)):
         try:
             outcome = dbtRunner(callbacks=[_log_progress]).invoke(args)
         finally:
@@ -126,18 +125,3 @@ def _release_duckdb() -> None:
 def _one_line(message: object) -> str:
     text = " ".join(str(message or "").split())
     return text[:400]
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """dbt's profile reads the two file paths from the environment; set them for the run only."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

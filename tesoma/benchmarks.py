@@ -13,6 +13,8 @@ import time
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tesoma.config import environment
+
 
 def synthetic_codes(distinct: int, seed: int = 1) -> list[str]:
     """Valid synthetic identity codes of every century sign (5% temporary)."""
@@ -586,23 +588,6 @@ TASK_OVERHEAD_GOAL_S = 1.0
 _ACTIVE_RUN_STATES = ("queued", "running")
 
 
-@contextlib.contextmanager
-def _environment(**values: str):
-    """Set TESOMA_* variables for a phase of the bench (the steps read the settings from the environment)."""
-    import os
-
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def backfill_base(base, residents: int, months: int, last_month: dt.date, seed: int):
     """The bench's folder for these parameters: ``deliveries/`` (kept by ``--reuse``), ``airflow/`` and
     ``floor/`` (the two data roots, made afresh every run)."""
@@ -893,13 +878,13 @@ def backfill(base=None, *, residents: int = COUNTY_RESIDENTS, months: int = COUN
             temporary_database(prefix="bench_floor_ledger_") as floor_ledger:
         root = folder / "airflow" / "data"
         _fresh_root(folder / "deliveries", root)
-        with _environment(TESOMA_DATA_ROOT=str(root), TESOMA_LEDGER_URL=airflow_ledger, **common):
+        with environment(TESOMA_DATA_ROOT=str(root), TESOMA_LEDGER_URL=airflow_ledger, **common):
             air = backfill_airflow(root, feeds, first, last, key=key, ledger_url=airflow_ledger, echo=echo)
             air_ledger = _ledger_figures(airflow_ledger, feeds, first, last)
             end = end_of_run_costs(root, airflow_ledger, feeds, echo)
         floor_root = folder / "floor" / "data"
         _fresh_root(folder / "deliveries", floor_root)
-        with _environment(TESOMA_DATA_ROOT=str(floor_root), TESOMA_LEDGER_URL=floor_ledger, **common):
+        with environment(TESOMA_DATA_ROOT=str(floor_root), TESOMA_LEDGER_URL=floor_ledger, **common):
             echo("  floor: the same deliveries in this process, no scheduler")
             low = backfill_floor(feeds, first, last, echo)
             low_ledger = _ledger_figures(floor_ledger, feeds, first, last)
@@ -1203,7 +1188,7 @@ def day(base=None, *, residents: int = 16_000, days: int = 30, start: dt.date = 
     figures = Figures()
     key = _secrets.token_urlsafe(48)
     ledger_url = f"sqlite:///{root / 'ledger.sqlite'}"
-    with _environment(TESOMA_DATA_ROOT=str(root), TESOMA_LEDGER_URL=ledger_url, TESOMA_PSEUDONYM_KEY=key):
+    with environment(TESOMA_DATA_ROOT=str(root), TESOMA_LEDGER_URL=ledger_url, TESOMA_PSEUDONYM_KEY=key):
         started = time.perf_counter()
         last, moved = prepare_day(root, start=start, days=days, residents=residents, seed=seed,
                                   fault_rate=fault_rate, echo=echo)

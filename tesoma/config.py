@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +56,19 @@ def settings() -> Settings:
         city_reporting_url=os.environ.get("TESOMA_CITY_REPORTING_URL")
         or f"sqlite:///{root / 'sources' / 'city_reporting.sqlite'}",
     )
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set these environment variables for the block only (settings and dbt's profile read them from the
+    environment), then put back what was there before."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
