@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,7 +85,8 @@ class _Group:
         return self.rows_of(positions, column)
 
 
-def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: str) -> Validation:
+def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: str,
+                   segments: Sequence[int] | None = None) -> Validation:
     """Run a list of rules (expectation class, kwargs, meta) as Great Expectations suites, each on the
     smallest frame that gives every row the same verdict as validating the whole table:
 
@@ -99,6 +100,9 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
 
     The failing rows are exactly the rows that the failing frame rows stand for; a test holds these
     verdicts to those of one suite over every row.
+
+    ``segments`` (row counts adding up to the table's): the table is several tables one after the other
+    (:func:`validate_jointly`), and "unique" holds within each of them, not across them.
     """
     from expectations.gx_runtime import context, gx, gxe
 
@@ -114,7 +118,7 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
     failures: dict[int, list[str]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
     results: dict[str, RuleResult] = {}
-    for group in _groups(table, chosen):
+    for group in _groups(table, chosen, segments):
         suite = gx.ExpectationSuite(name=f"{name}.{group.part}",
                                     expectations=[getattr(gxe, n)(**kw, meta=m) for n, kw, m in group.rules])
         checked = validate(group.frame, suite)
@@ -140,7 +144,8 @@ def validate_rules(table: pa.Table, chosen: list[tuple[str, dict, dict]], name: 
     return outcome
 
 
-def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Group]:
+def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]],
+            segments: Sequence[int] | None = None) -> list[_Group]:
     distinct: dict[str, pa.Array] = {}
 
     def distinct_of(column: str) -> pa.Array:
@@ -166,8 +171,12 @@ def _groups(table: pa.Table, chosen: list[tuple[str, dict, dict]]) -> list[_Grou
         kind, kwargs, _ = rule
         if kind == "ExpectColumnValuesToBeUnique":
             column = kwargs["column"]
-            repeated = _repeated(table[column])
-            rows = holding(column, repeated) if len(repeated) else np.array([], dtype=np.int64)
+            if segments is not None and len(segments) > 1:
+                # Every row whose value repeats within its own table; each of them repeats in the frame too.
+                rows = _repeated_within(table[column], segments)
+            else:
+                repeated = _repeated(table[column])
+                rows = holding(column, repeated) if len(repeated) else np.array([], dtype=np.int64)
             groups.append(_Group(f"unique.{column}", [rule], table.select([column]).take(rows),
                                  rows_of=lambda positions, _, rows=rows: rows[np.asarray(positions, dtype=np.int64)]))
         elif kind == "ExpectColumnPairValuesAToBeGreaterThanB":
@@ -283,6 +292,21 @@ def _repeated(values: pa.ChunkedArray) -> pa.Array:
     return found["value"].combine_chunks().cast(values.type)
 
 
+def _repeated_within(values: pa.ChunkedArray, segments: Sequence[int]) -> np.ndarray:
+    """Positions of the present values that occur more than once within their segment (as
+    :func:`_repeated`: values compared only where their 64-bit hashes repeat within a segment)."""
+    from transforms.arrow_sql import query
+
+    segment = np.repeat(np.arange(len(segments), dtype=np.int32), np.asarray(segments, dtype=np.int64))
+    rows = pa.table({"value": values, "segment": segment, "row": np.arange(len(values), dtype=np.int64)})
+    found = query("with hashed as (select segment, hash(value) as h, value, row from v where value is not null), "
+                  "shared as (select segment, h from hashed group by segment, h having count(*) > 1), "
+                  "suspects as (select * from hashed semi join shared using (segment, h)), "
+                  "repeated as (select segment, value from suspects group by segment, value having count(*) > 1) "
+                  "select row from suspects semi join repeated using (segment, value) order by row", v=rows)
+    return found["row"].to_numpy()
+
+
 def _pairs(table: pa.Table, rule: tuple[str, dict, dict]) -> _Group:
     """Comparisons of two columns, on the distinct pairs of values (DuckDB's parallel distinct: ~0.02 s for
     2,000,000 rows, against ~0.3 s of dictionary-encoding both columns in Arrow)."""
@@ -306,8 +330,73 @@ def _pairs(table: pa.Table, rule: tuple[str, dict, dict]) -> _Group:
     return _Group(f"pairs.{a}.{b}", [rule], frame, rows_of=rows_of)
 
 
+JOINT_ROWS = 1_000_000
+"""Tables validated jointly are validated in runs of at most about this many rows (memory stays bounded)."""
+
+
+def validate_jointly(tables: Sequence[pa.Table], chosen: list[tuple[str, dict, dict]], name: str) -> list[Validation]:
+    """Validate several tables against the same rules as if each were validated alone
+    (:func:`validate_rules`), paying Great Expectations' fixed cost once for all of them.
+
+    A GX run costs ~0.1 s whatever its frame holds — for a county day's delivery of 10,000 rows most of
+    its validation time — and a rule's verdict on a value does not depend on which table the value is in:
+    the tables are validated one after the other as one (Arrow concatenates without copying), "unique"
+    within each table, and every table gets its own row failures and counts. Each table's ``gx_results``
+    are those of the joint runs (the Data Docs take each table's own counts from its ``results``).
+    Tables of different schemas are validated one by one.
+    """
+    outcomes: list[Validation] = []
+    for part in _joint_parts(tables):
+        if len(part) == 1:
+            outcomes.append(validate_rules(part[0], chosen, name))
+            continue
+        sizes = [t.num_rows for t in part]
+        joint = validate_rules(pa.concat_tables(part), chosen, name, segments=sizes)
+        outcomes += _split(joint, sizes, chosen)
+    return outcomes
+
+
+def _joint_parts(tables: Sequence[pa.Table]) -> list[list[pa.Table]]:
+    """Consecutive tables of one schema, in runs of at most :data:`JOINT_ROWS` rows (a bigger table alone)."""
+    parts: list[list[pa.Table]] = []
+    rows = 0
+    for table in tables:
+        if parts and parts[-1][0].schema.equals(table.schema) and rows + table.num_rows <= JOINT_ROWS:
+            parts[-1].append(table)
+            rows += table.num_rows
+        else:
+            parts.append([table])
+            rows = table.num_rows
+    return parts
+
+
+def _split(joint: Validation, sizes: list[int], chosen: list[tuple[str, dict, dict]]) -> list[Validation]:
+    """One joint validation back into one per table: its rows (renumbered from 0), its counts."""
+    starts = np.cumsum([0, *sizes])
+    outcomes = [Validation(gx_results=joint.gx_results) for _ in sizes]
+    counts = [defaultdict(int) for _ in sizes]
+    for row, failed in joint.row_failures.items():
+        i = int(np.searchsorted(starts, row, side="right")) - 1
+        outcomes[i].row_failures[row - int(starts[i])] = failed
+        for reason in failed:
+            counts[i][reason] += 1
+    for outcome, counted in zip(outcomes, counts, strict=True):
+        for r in joint.results:
+            n = counted.get(f"{r.column}: {r.rule}", 0)
+            outcome.results.append(RuleResult(rule=r.rule, column=r.column, failed_rows=n, success=n == 0,
+                                              advice=r.advice))
+    return outcomes
+
+
 def validate_contract(table: pa.Table, contract) -> Validation:
     """The contract's suite (``expectations.contract_suite``) on a delivery, as :func:`validate_rules` runs it."""
     from expectations.contract_suite import rules
 
     return validate_rules(table, rules(contract), f"{contract.feed}.contract")
+
+
+def validate_contracts(tables: Sequence[pa.Table], contract) -> list[Validation]:
+    """The contract's suite on several deliveries of its feed at once (:func:`validate_jointly`)."""
+    from expectations.contract_suite import rules
+
+    return validate_jointly(tables, rules(contract), f"{contract.feed}.contract")

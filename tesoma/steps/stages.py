@@ -3,8 +3,10 @@
 read → account (exact copies, unreadable rows) → check the contract → pseudonymise → harmonise → stage
 (write, with the canonical checks beside it) → record (quarantine report, quality results, Data Docs) →
 judge (the quality threshold). Each stage takes the delivery's :class:`DeliveryWork` and what the stages
-before it produced, and returns a typed result. Stages do not turn failures into reasons:
-:func:`tesoma.steps.ingestion.ingest` does that, at one boundary.
+before it produced, and returns a typed result. The two stages that run Great Expectations
+(:func:`check_contracts`, :func:`stage` with :func:`check_canonical_tables`) take a list of deliveries of
+one feed: a GX run costs ~0.1 s whatever it checks, and a batch's deliveries share each run. Stages do
+not turn failures into reasons: :func:`tesoma.steps.ingestion.ingest_together` does that, at one boundary.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import pyarrow.compute as pc
 import transforms.pseudonymise as pseudonymisation
 from connectors.base import ROW_ERRORS, ROW_NUMBER, DeliveryRejected, ReadReport
 from expectations import data_docs
-from expectations.runner import Validation, validate_contract
+from expectations.runner import Validation, validate_contracts
 from tesoma import quarantine
 from tesoma.config import Settings
 from tesoma.feeds import FeedPipeline, connector_for, pipeline
-from tesoma.steps.canonical_checks import check_canonical
+from tesoma.steps.canonical_checks import check_canonical_together
 from transforms import reasons
 from transforms.duplicates import exact_duplicates
 from transforms.formulas import formula_like_counts
@@ -81,8 +83,22 @@ class DeliveryWork:
     def key_id(self) -> str | None:
         return self.key.key_id if self.key else None
 
+    together: bool = False
+    """Ingested with others (:func:`tesoma.steps.ingestion.ingest_together`): its seconds are its own stages'
+    plus its share of the stages run for all of them, not the time since it was opened."""
+
     def seconds(self) -> float:
+        if self.together:
+            return round(sum(self.laps.values()), 3)
         return round(time.monotonic() - self.started, 3)
+
+    def resume(self) -> None:
+        """Its turn again (after other deliveries' stages): the next stage's seconds start now."""
+        self._last_lap = time.perf_counter()
+
+    def add_lap(self, name: str, seconds: float) -> None:
+        """Seconds of a stage run for several deliveries at once (its share)."""
+        self.laps[name] = round(self.laps.get(name, 0.0) + seconds, 3)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -97,6 +113,23 @@ class DeliveryWork:
 
     def stage_times(self) -> str:
         return ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in self.laps.items())
+
+
+@contextmanager
+def jointly(works: list[DeliveryWork], name: str) -> Iterator[None]:
+    """Run a stage for several deliveries at once: a failure inside is a failure in ``name`` for each of
+    them; each gets an equal share of its seconds (of those since its own last stage ended, so a stage
+    nested in another counts only once)."""
+    started = time.perf_counter()
+    outer = [w.current for w in works]
+    for w in works:
+        w.current = name
+    yield
+    now = time.perf_counter()
+    for w, was in zip(works, outer, strict=True):
+        w.add_lap(name, (now - max(started, w._last_lap)) / len(works))
+        w._last_lap = now
+        w.current = was
 
 
 @dataclass(frozen=True)
@@ -222,12 +255,20 @@ def account(work: DeliveryWork, read: Read) -> Accounted:
     return Accounted(copies, read.table.filter(keep), ids.filter(keep) if ids is not None else None, read.report)
 
 
-def check_contract(work: DeliveryWork, accounted: Accounted) -> ContractChecked:
-    """Check the contract's rules (Great Expectations) on the candidates; add each rule a row breaks to
-    its errors."""
-    contract = work.feed.contract
-    candidates = accounted.candidates
-    validation = validate_contract(candidates.select(contract.column_names), contract)
+def check_contracts(works: list[DeliveryWork], accounted: list[Accounted]) -> list[ContractChecked]:
+    """Check the contract's rules (Great Expectations) on each delivery's candidates — one GX run per frame
+    for all of them (:func:`expectations.runner.validate_contracts`: the verdicts of checking each alone) —
+    and add each rule a row breaks to its errors."""
+    if not works:
+        return []
+    contract = works[0].feed.contract
+    if any(w.feed.contract is not contract for w in works):
+        raise ValueError("deliveries checked together must be of one feed")
+    validations = validate_contracts([a.candidates.select(contract.column_names) for a in accounted], contract)
+    return [_with_failures(a.candidates, v) for a, v in zip(accounted, validations, strict=True)]
+
+
+def _with_failures(candidates: pa.Table, validation: Validation) -> ContractChecked:
     if validation.row_failures:
         gx_errors = [None] * candidates.num_rows
         for position, failed in validation.row_failures.items():
@@ -260,22 +301,31 @@ def harmonise(work: DeliveryWork, split: Split) -> Harmonised:
     return Harmonised(tables, report)
 
 
-def stage(work: DeliveryWork, harmonised: Harmonised) -> Canonical:
-    """Write the staged files, on two threads (Parquet encoding releases the GIL) while the canonical
-    checks run. The files are published only once the ledger says "staged": a failure leaves them to be
-    removed (:func:`unstage`), no reader sees them in between."""
+def stage(works: list[DeliveryWork], harmonised: list[Harmonised]) -> list[Canonical | Exception]:
+    """Write each delivery's staged files, on two threads (Parquet encoding releases the GIL) while the
+    canonical checks run for all of them (:func:`check_canonical_tables`). The files are published only once
+    the ledger says "staged": a failure leaves them to be removed (:func:`unstage`), no reader sees them in
+    between. For each delivery: its :class:`Canonical`, or what failed for it alone (its files unstaged
+    by the caller); a failure of the checks as a whole raises."""
     with ThreadPoolExecutor(2, thread_name_prefix="stage-write") as writers:
-        writes = [writers.submit(_write_staged, work, t, harmonised.tables[t], path) for t, path in work.staged.items()]
+        writes = [[writers.submit(_write_staged, w, t, h.tables[t], path) for t, path in w.staged.items()]
+                  for w, h in zip(works, harmonised, strict=True)]
         try:
-            with work.stage("check_canonical"):
-                canonical = check_canonical_tables(work, harmonised)
+            with jointly(works, "check_canonical"):
+                canonical = check_canonical_tables(works, harmonised)
         except BaseException:
-            for written in writes:
+            for written in (f for mine in writes for f in mine):
                 written.cancel()  # (leaving the ``with`` waits for those already running)
             raise
-        for written in writes:
-            written.result()
-    return canonical
+        outcomes: list[Canonical | Exception] = []
+        for mine, checked in zip(writes, canonical, strict=True):
+            try:
+                for written in mine:
+                    written.result()
+            except Exception as exc:  # this delivery's failure (writing its files), reported as its own
+                checked = exc
+            outcomes.append(checked)
+    return outcomes
 
 
 def _write_staged(work: DeliveryWork, table: str, data, path: Path) -> None:
@@ -283,11 +333,12 @@ def _write_staged(work: DeliveryWork, table: str, data, path: Path) -> None:
     write_parquet(with_partition_columns(table, data, work.delivery.partner, work.delivery.delivery_date), path)
 
 
-def check_canonical_tables(work: DeliveryWork, harmonised: Harmonised) -> Canonical:
-    """Check our own output; a broken error-level rule raises (a pipeline defect, not the partner's)."""
-    validations: dict = {}
-    results = check_canonical(harmonised.tables, work.delivery_id, validations)
-    return Canonical(results, validations)
+def check_canonical_tables(works: list[DeliveryWork], harmonised: list[Harmonised]) -> list[Canonical | Exception]:
+    """Check our own output, each canonical table's suite once for all the deliveries; a delivery that
+    breaks an error-level rule gets the exception (a pipeline defect, not the partner's)."""
+    validations: list[dict] = [{} for _ in works]
+    results = check_canonical_together([h.tables for h in harmonised], [w.delivery_id for w in works], validations)
+    return [r if isinstance(r, Exception) else Canonical(r, v) for r, v in zip(results, validations, strict=True)]
 
 
 def record(work: DeliveryWork, accounted: Accounted, checked: ContractChecked, split: Split,

@@ -20,7 +20,7 @@ from warehouse.ledger import Ledger
 DAY = dt.date(2026, 10, 1)
 QUOTED = "010190-123M"
 HETU_ANYWHERE = re.compile(r"\d{6}[-+YXWVUABCDEF]\d{3}[0-9A-Y]")
-STAGES = {"read": "read", "account": "account", "check_contract": "check_contract", "pseudonymise": "pseudonymise",
+STAGES = {"read": "read", "account": "account", "check_contracts": "check_contract", "pseudonymise": "pseudonymise",
           "harmonise": "harmonise", "check_canonical_tables": "check_canonical", "record": "record",
           "judge": "judge"}
 
