@@ -70,8 +70,8 @@ def published_partitions(results: list[dict], ledger_url: str | None = None) -> 
     keys = set()
     ledger = None
     for r in results:
-        if r.get("state") != "published":
-            continue
+        if r.get("state") != "published" and not r.get("restored"):
+            continue  # (a rejected correction's result names the earlier delivery it put back: ``restored``)
         if r.get("partner") and r.get("delivery_date"):
             keys.add(partition_key(r["partner"], str(r["delivery_date"])))
             continue

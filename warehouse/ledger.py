@@ -11,8 +11,9 @@ States of a delivery::
     landed ──► staged ──► published ──► superseded (a corrected re-delivery for the same date replaced it)
        └──────────┴──► rejected (the whole delivery quarantined; ``reason`` says why)
 
-A rejected delivery never supersedes anything: when a correction is rejected, the delivery it meant to
-correct stays published (:func:`newest`).
+Only a delivery that passed validation (:data:`VALIDATED`) ever displaces another: a correction that is still
+``landed`` (not ingested yet, or its ingest never reached a verdict) or ``rejected`` leaves the delivery it
+means to correct the one that counts (:func:`newest`), so the date never ends without a published delivery.
 
 A delivery that cannot be landed safely (a link inside an export folder, a name inside it that is not
 UTF-8, a file that vanished, an unexpected error) is recorded ``rejected`` straight away, with no archive.
@@ -236,6 +237,7 @@ class Delivery:
     landed_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
     arrived_at: dt.datetime | None = None
+    size_bytes: int | None = None
 
 
 _DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
@@ -247,27 +249,42 @@ def _aware(moment: dt.datetime | None) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+VALIDATED = ("staged", "published", "superseded")
+"""States of a delivery that passed validation: only such a delivery can be the one that counts for its date.
+A ``superseded`` one too: it comes back when the correction that displaced it is rejected later (ingested
+again)."""
+
+
 def precedence(delivery: Delivery) -> tuple:
-    """Which of a partner's deliveries for one date counts: the highest wins, among those not rejected
-    (:func:`newest`). A higher sequence wins; the same name sent again (same sequence, new content) wins by
-    arrival time, then by landing time."""
+    """Order of a partner's deliveries for one date, oldest first (:func:`newest` picks among them). A higher
+    sequence wins; the same name sent again (same sequence, new content) wins by arrival time, then by
+    landing time."""
     return delivery.sequence, _aware(delivery.arrived_at), _aware(delivery.landed_at), delivery.delivery_id
 
 
-def newest(deliveries: Iterable[Delivery]) -> Delivery:
-    """The delivery that counts among a partner's deliveries for one date: of those not ``rejected``, the
-    one with the highest :func:`precedence`.
+def _standing(delivery: Delivery) -> int:
+    """Validated before not yet ingested (``landed``) before ``rejected``, whatever their precedence."""
+    if delivery.state in VALIDATED:
+        return 2
+    return 0 if delivery.state == "rejected" else 1
 
-    A rejected delivery never displaces a valid one: a corrected re-delivery that turns out broken leaves
-    the delivery it meant to correct published (the partner is told to send the correction again). Only
-    when every delivery of the date is rejected is the newest rejected one returned (what ``tesoma
-    status`` shows for the date); publishing never asks then, a rejected delivery is never published.
+
+def newest(deliveries: Iterable[Delivery]) -> Delivery:
+    """The delivery that counts among a partner's deliveries for one date: of those that passed validation
+    (:data:`VALIDATED`), the one with the highest :func:`precedence`.
+
+    A correction displaces the earlier delivery only once it is staged: while it is ``landed`` (its ingest not
+    run, under way or failed before a verdict) the earlier valid delivery stays the one published, and if it
+    is then ``rejected`` that one simply stays (or, superseded by a correction rejected since, counts again).
+
+    When none of the date's deliveries passed validation, the newest ``landed`` one is returned (waiting
+    for its ingest), else the newest rejected one: what ``tesoma status`` shows for the date. Publishing
+    never publishes those.
     """
     candidates = list(deliveries)
     if not candidates:
         raise ValueError("newest() needs at least one delivery")
-    valid = [d for d in candidates if d.state != "rejected"]
-    return max(valid or candidates, key=precedence)
+    return max(candidates, key=lambda d: (_standing(d), precedence(d)))
 
 
 @dataclass(frozen=True)

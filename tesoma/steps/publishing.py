@@ -5,9 +5,11 @@ delivery's partition (``warehouse.commits``); then, in one ledger transaction, t
 recorded, the delivery marked ``published`` and the earlier delivery of its date ``superseded``. Killed
 anywhere before that, readers stay on the previous state and the ledger says so; a rerun completes.
 
-Only a delivery that is not rejected supersedes another (``warehouse.ledger.newest``): a corrected
-re-delivery that is rejected (a broken file) leaves the delivery it meant to correct published, in the
-tables and in the ledger; the correction stays ``rejected`` with its reason until the partner sends it again.
+Which delivery of a partner's date is the one in the tables is ``warehouse.ledger.newest``: the newest that
+passed validation. A correction displaces the earlier delivery only once it is staged itself: published
+while its correction is still ``landed`` (its ingest not run, under way or failed), the earlier delivery is
+published, and stays so if the correction is then rejected. Publishing a rejected delivery puts the date's
+valid delivery back into the tables when a correction rejected since (ingested again) had displaced it.
 """
 
 from __future__ import annotations
@@ -18,42 +20,78 @@ from tesoma.config import Settings
 from tesoma.feeds import pipeline
 from tesoma.steps.context import context as _context
 from warehouse import commits, iceberg, states
-from warehouse.ledger import Delivery, _delivery
-from warehouse.ledger import newest as ledger_newest
+from warehouse.ledger import VALIDATED, Delivery, _delivery, newest, precedence
 
 log = logging.getLogger(__name__)
 
 
 def publish(delivery_id: str, s: Settings | None = None) -> dict:
-    """Publish a staged delivery into its tables, if it is the partner's newest delivery for its date.
+    """Publish a staged delivery into its tables, if it is the delivery that counts for its date.
 
     A corrected re-delivery (higher sequence) replaces the partitions; the earlier one becomes
-    ``superseded`` in the same transaction that makes the correction visible. A rejected correction
-    displaces nothing: the earlier delivery is (or stays) the one published. Publishing again commits
-    nothing new and returns the same result.
+    ``superseded`` in the same transaction that makes the correction visible. A correction that is not
+    staged yet, or is rejected, displaces nothing: the earlier delivery is (or stays) the one published.
+    Publishing again commits nothing new and returns the same result.
+
+    A rejected delivery is never published. If the date's delivery that counts is then not in the tables
+    (staged, or superseded by this delivery before it was ingested again and rejected), it is published in
+    its place, and the result says so: ``restored`` (its id), ``partner``, ``delivery_date``,
+    ``warehouse_state``.
+    Raises :class:`FileNotFoundError` for a delivery not ingested yet that nothing newer displaces.
     """
     s, layout, ledger = _context(s)
     iceberg.refuse_old_layout(layout.root)
     with states.Publishing(ledger.engine, delivery_id) as session:
         delivery = _delivery(session.delivery(delivery_id))
-        siblings = ledger.for_date(delivery.feed, delivery.delivery_date, delivery.partner)
+        siblings = [_delivery(row) for row in session.deliveries_of(
+            [(delivery.feed, delivery.partner, delivery.delivery_date)])]
+        counts = newest(siblings)
         if delivery.state == "rejected":
-            return {"delivery_id": delivery_id, "state": "rejected", "rows_published": 0}
-        if ledger_newest(siblings).delivery_id != delivery_id:
+            return _rejected(session, layout, delivery, counts, siblings)
+        displaced = counts.state in VALIDATED and precedence(counts) > precedence(delivery)
+        if displaced:
             session.set_delivery(delivery_id, state="superseded", rows_published=0)
             return {"delivery_id": delivery_id, "state": "superseded", "rows_published": 0}
-        snapshots = _commit_tables(session, layout, delivery)
-        state = session.advance(snapshots, delivery_id)
-        rows = delivery.rows_read - delivery.rows_quarantined
-        for older in siblings:
-            if older.delivery_id != delivery_id and older.state in ("published", "staged"):
-                session.set_delivery(older.delivery_id, state="superseded", rows_published=0)
-        session.set_delivery(delivery_id, state="published", rows_published=rows)
+        if delivery.state not in VALIDATED:
+            raise FileNotFoundError(f"{delivery_id} is not ingested yet (state {delivery.state}); run ingest first")
+        state, rows = _put_in_place(session, layout, delivery, siblings)
     log.info("%s published: %d rows into %s (warehouse state %s)", delivery_id, rows,
              ", ".join(pipeline(delivery.feed).tables), state.state_id)
     return {"delivery_id": delivery_id, "state": "published", "rows_published": rows,
             "partner": delivery.partner, "delivery_date": delivery.delivery_date.isoformat(),
             "warehouse_state": state.state_id}
+
+
+def _put_in_place(session: states.Publishing, layout, delivery: Delivery,
+                  siblings: list[Delivery]) -> tuple[states.State, int]:
+    """Commit ``delivery`` (the one that counts for its date) and record it ``published``; the date's other
+    valid deliveries in the tables or waiting for them (all older) become ``superseded``."""
+    snapshots = _commit_tables(session, layout, delivery)
+    state = session.advance(snapshots, delivery.delivery_id)
+    rows = delivery.rows_read - delivery.rows_quarantined
+    for older in siblings:
+        if older.delivery_id != delivery.delivery_id and older.state in ("published", "staged"):
+            session.set_delivery(older.delivery_id, state="superseded", rows_published=0)
+    session.set_delivery(delivery.delivery_id, state="published", rows_published=rows)
+    return state, rows
+
+
+def _rejected(session: states.Publishing, layout, delivery: Delivery, counts: Delivery,
+              siblings: list[Delivery]) -> dict:
+    """A rejected delivery's publish: nothing of it; the date's valid delivery put back if it is not in place."""
+    result = {"delivery_id": delivery.delivery_id, "state": "rejected", "rows_published": 0}
+    if counts.state not in ("staged", "superseded"):
+        return result  # already published, or nothing valid for the date
+    missing = [t for t in pipeline(counts.feed).tables if not layout.staging_file(t, counts.delivery_id).exists()]
+    if missing:
+        log.warning("%s rejected; %s of the same date counts again but has nothing staged: ingest it again "
+                    "(tesoma reprocess) to put it back", delivery.delivery_id, counts.delivery_id)
+        return result
+    state, rows = _put_in_place(session, layout, counts, siblings)
+    log.info("%s rejected; %s of the same date put back: %d rows (warehouse state %s)", delivery.delivery_id,
+             counts.delivery_id, rows, state.state_id)
+    return {**result, "restored": counts.delivery_id, "partner": counts.partner,
+            "delivery_date": counts.delivery_date.isoformat(), "warehouse_state": state.state_id}
 
 
 def _commit_tables(session: states.Publishing, layout, delivery: Delivery) -> dict[str, int | None]:
@@ -76,7 +114,11 @@ def _commit_tables(session: states.Publishing, layout, delivery: Delivery) -> di
 
 
 def publish_in_order(delivery_ids: list[str], s: Settings | None = None) -> list[dict]:
-    """Publish a date's deliveries oldest first, so a correction always ends up on top."""
+    """Publish a date's deliveries oldest first (:func:`warehouse.ledger.precedence`), so the one that counts
+    is committed last and once. Which one ends up in the tables does not depend on the order: every publish
+    asks :func:`warehouse.ledger.newest`."""
     s, _, ledger = _context(s)
-    ordered = sorted(delivery_ids, key=lambda d: (ledger.get(d).partner, ledger.get(d).sequence, d))
+    known = {d: ledger.get(d) for d in dict.fromkeys(delivery_ids)}
+    ordered = sorted(known, key=lambda d: (known[d].feed, known[d].partner, known[d].delivery_date,
+                                           precedence(known[d])))
     return [publish(d, s) for d in ordered]
