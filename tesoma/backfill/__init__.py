@@ -29,7 +29,10 @@ What it does, in order:
 1. asks Airflow which runs the backfill would create (``POST /api/v2/backfills/dry_run``); with none
    left for any feed it says "nothing to do: every date already ran" and prints the summary. Dates that
    already have a run are skipped (``reprocess_behavior`` ``none``); ``--rerun failed`` runs the failed
-   ones again, ``--rerun completed`` every one (after a fix in the code or a mapping);
+   ones again, ``--rerun completed`` every one (after a fix in the code or a mapping). A history month
+   that has a run but delivery dates of the range the ledger does not have done (a range that grew, a
+   month backfilled in part, files that arrived after its run) is run again with the new range
+   (:mod:`~tesoma.backfill.reruns`; the command names each such month and why);
 2. creates one backfill per feed, then unpauses the DAGs that are paused (Airflow runs no backfill run of a
    paused DAG; created first, the backfill's runs exist before unpausing could schedule one of its dates);
 3. shows progress until every backfill is complete: deliveries done of the total (from the ledger, the
@@ -49,8 +52,9 @@ The package, one module per part of the command's way (each re-exported here, so
 backfill`` gives all of it): :mod:`~tesoma.backfill.terms` (where Airflow is, ``--rerun``, the errors),
 :mod:`~tesoma.backfill.dates` (what to backfill: feeds, DAGs, run windows), :mod:`~tesoma.backfill.airflow_api`
 (the REST API: token, backfills, runs), :mod:`~tesoma.backfill.ledger_view` (deliveries done, files in
-landing/), :mod:`~tesoma.backfill.progress` (the progress line), :mod:`~tesoma.backfill.summary` (the
-summary and the SQLite explanation) and :mod:`~tesoma.backfill.command` (:func:`run`).
+landing/), :mod:`~tesoma.backfill.reruns` (history months to run again), :mod:`~tesoma.backfill.progress`
+(the progress line), :mod:`~tesoma.backfill.summary` (the summary and the SQLite explanation) and
+:mod:`~tesoma.backfill.command` (:func:`run`).
 """
 
 from __future__ import annotations
@@ -81,10 +85,17 @@ from tesoma.backfill.ledger_view import (  # noqa: F401
     RangeLedger,
     Tally,
     expected_in_landing,
+    in_landing,
 )
 from tesoma.backfill.progress import (  # noqa: F401
     Progress,
     progress_line,
+)
+from tesoma.backfill.reruns import (  # noqa: F401
+    Month,
+    months,
+    revise,
+    span,
 )
 from tesoma.backfill.summary import (  # noqa: F401
     Summary,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -112,6 +113,16 @@ class Backfill:
     to_run: int
     backfill_id: int | None = None
     followed: bool = False  # an earlier backfill of the DAG, still running, that this command follows
+    reprocess: str | None = None
+    """Its own ``reprocess_behavior`` when not the command's: ``completed`` for months to run again
+    (:mod:`tesoma.backfill.reruns`)."""
+    span: Window | None = None
+    """The runs it covers when not all of the window's: the months to run again, and those between them."""
+    rerun_months: tuple[str, ...] = ()  # the months (YYYY-MM) with a run that it runs again for undone dates
+
+    def request(self, reprocess: str, max_active_runs: int) -> dict:
+        """The body of ``POST /api/v2/backfills`` for this backfill."""
+        return _body(self.span or self.window, self.reprocess or reprocess, max_active_runs)
 
 
 def plan(airflow: Airflow, windows: list[Window], reprocess: str) -> list[Backfill]:
@@ -151,32 +162,42 @@ class SQLiteRefused(Exception):
 
 
 def start(airflow: Airflow, planned: list[Backfill], reprocess: str, max_active_runs: int,
-          echo: Callable[[str], None]) -> list[Backfill]:
+          echo: Callable[[str], None], *, poll: float = 2.0, wait: float = 90.0) -> list[Backfill]:
     """Create the backfills that have runs to do; follow a backfill of the DAG already running instead
-    (HTTP 409: Airflow allows one per DAG). Raises :class:`SQLiteRefused` on HTTP 503."""
+    (HTTP 409: Airflow allows one per DAG) — unless every run of the DAG has finished and that backfill only
+    waits for the scheduler to mark it complete: then wait for that (up to ``wait`` seconds) and create this
+    one (a command run right after another one of the same feeds). Raises :class:`SQLiteRefused` on HTTP 503."""
     started: list[Backfill] = []
     for b in planned:
         if not b.to_run:
             continue
-        try:
-            created = airflow.call("POST", "/api/v2/backfills", _body(b.window, reprocess, max_active_runs))
-        except AirflowError as exc:
-            if exc.status == 503:
-                raise SQLiteRefused(exc.detail, started) from None
-            if exc.status != 409:
-                raise BackfillError(_refusal(airflow, b.window, exc)) from None
-            running = [x for x in airflow.call("GET", "/api/v2/backfills", dag_id=b.window.dag_id,
-                                               limit=str(PAGE))["backfills"] if not x.get("completed_at")]
-            if not running:
-                raise BackfillError(_refusal(airflow, b.window, exc)) from None
-            b.backfill_id, b.followed = running[-1]["id"], True
-            echo(f"{b.window.dag_id}: a backfill is already running (id {b.backfill_id}, {running[-1]['from_date']} "
-                 f"… {running[-1]['to_date']}); following it instead of starting another (run this command "
-                 "again when it is done, for any date it does not cover)")
-        else:
-            b.backfill_id = created["id"]
-            echo(f"{b.window.dag_id}: backfill {b.backfill_id} created, {b.to_run} run(s) for "
-                 f"{b.window.dates[0]} … {b.window.dates[-1]}")
+        waited = False
+        while True:
+            try:
+                created = airflow.call("POST", "/api/v2/backfills", b.request(reprocess, max_active_runs))
+            except AirflowError as exc:
+                if exc.status == 503:
+                    raise SQLiteRefused(exc.detail, started) from None
+                if exc.status != 409:
+                    raise BackfillError(_refusal(airflow, b.window, exc)) from None
+                running = [x for x in airflow.call("GET", "/api/v2/backfills", dag_id=b.window.dag_id,
+                                                   limit=str(PAGE))["backfills"] if not x.get("completed_at")]
+                if not running:
+                    raise BackfillError(_refusal(airflow, b.window, exc)) from None
+                if not waited and _finishing(airflow, b.window.dag_id, running[-1]["id"], poll, wait):
+                    waited = True
+                    continue
+                b.backfill_id, b.followed = running[-1]["id"], True
+                echo(f"{b.window.dag_id}: a backfill is already running (id {b.backfill_id}, "
+                     f"{running[-1]['from_date']} … {running[-1]['to_date']}); following it instead of starting "
+                     "another (run this command again when it is done, for any date it does not cover)")
+            else:
+                b.backfill_id = created["id"]
+                again = (f" (running again the month(s) with a run: {', '.join(b.rerun_months)})"
+                         if b.rerun_months else "")
+                echo(f"{b.window.dag_id}: backfill {b.backfill_id} created, {b.to_run} run(s) for "
+                     f"{b.window.dates[0]} … {b.window.dates[-1]}{again}")
+            break
         started.append(b)
     for b in started:
         path = f"/api/v2/dags/{urllib.parse.quote(b.window.dag_id)}"
@@ -184,6 +205,22 @@ def start(airflow: Airflow, planned: list[Backfill], reprocess: str, max_active_
             airflow.call("PATCH", path, {"is_paused": False})
             echo(f"{b.window.dag_id}: unpaused (Airflow runs no backfill run of a paused DAG)")
     return started
+
+
+def _finishing(airflow: Airflow, dag_id: str, backfill_id: int, poll: float, wait: float) -> bool:
+    """Whether the DAG's running backfill ``backfill_id`` is over but for its mark: no run of the DAG is queued
+    or running, and the scheduler marks it complete within ``wait`` seconds (it looks every 30 s:
+    ``SchedulerJobRunner._mark_backfills_complete``)."""
+    unfinished = airflow.call("GET", f"/api/v2/dags/{urllib.parse.quote(dag_id)}/dagRuns",
+                              state=["queued", "running"], limit="1")
+    if int(unfinished["total_entries"]):
+        return False
+    deadline = time.monotonic() + wait
+    while not complete(airflow, backfill_id):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def complete(airflow: Airflow, backfill_id: int) -> bool:

@@ -12,6 +12,7 @@ from tesoma.backfill.airflow_api import Airflow, Backfill, SQLiteRefused, comple
 from tesoma.backfill.dates import Window, feeds, use_history, window
 from tesoma.backfill.ledger_view import RangeLedger
 from tesoma.backfill.progress import Progress, progress_line
+from tesoma.backfill.reruns import revise
 from tesoma.backfill.summary import Summary, explain_failures, summarise
 from tesoma.backfill.terms import (
     DEFAULT_URL,
@@ -101,9 +102,11 @@ def run(selected: list[str] | None, first: dt.date, last: dt.date, *, url: str |
     airflow = Airflow(url or os.environ.get(URL_VARIABLE) or DEFAULT_URL, os.environ.get(USER_VARIABLE),
                       os.environ.get(PASSWORD_VARIABLE))
     airflow.login()
-    planned = plan(airflow, windows, RERUN[rerun])
     ledger = RangeLedger(ledger_url or settings().ledger_url, windows)
     try:
+        # Airflow's dry run, then the history months with a run whose dates are not all done yet (a range
+        # that grew, a month backfilled in part): Airflow's "none" would skip them.
+        planned = revise(airflow, plan(airflow, windows, RERUN[rerun]), ledger, rerun, progress.echo)
         if not any(b.to_run for b in planned):
             progress.echo(f"nothing to do: every date already ran ({sum(len(w.dates) for w in windows)} "
                           f"feed-date(s) of {len(windows)} feed(s) have their runs"
@@ -111,7 +114,7 @@ def run(selected: list[str] | None, first: dt.date, last: dt.date, *, url: str |
             started: list[Backfill] = []
         else:
             try:
-                started = start(airflow, planned, RERUN[rerun], max_active_runs, progress.echo)
+                started = start(airflow, planned, RERUN[rerun], max_active_runs, progress.echo, poll=poll)
             except SQLiteRefused as refused:
                 for line in sqlite_explanation(refused.detail, windows, refused.created):
                     print(line, file=err)

@@ -67,20 +67,70 @@ class RangeLedger:
         with self.engine.connect() as conn:
             return [Delivery(**row) for row in conn.execute(query).mappings()]
 
+    def undone(self, w: Window) -> list[dt.date]:
+        """The window's delivery dates that a history run would still process, oldest first — what
+        ``process_batch`` (tesoma/steps/batches.py) finds to do there:
+
+        - a feed whose partners drop files: dates with a delivery in ``landing/`` that the ledger does not
+          have through the pipeline (:data:`DONE_STATES`, same partner and sequence, arrived no later): not
+          landed yet, landed or staged by a run that stopped, or a file sent again under the same name. A
+          date without a file has nothing to do, and neither has a rejected delivery (``--rerun failed`` or
+          ``completed`` tries it again after a fix);
+        - a pulled feed: dates without a delivery through the pipeline (the source is asked for each).
+        """
+        import sqlalchemy as sa
+
+        from tesoma.feed_config import load
+        from warehouse.ledger import deliveries as t
+
+        query = sa.select(t.c.partner, t.c.delivery_date, t.c.sequence, t.c.arrived_at).where(
+            t.c.feed == w.feed, t.c.delivery_date.in_(w.dates), t.c.state.in_(DONE_STATES))
+        done: dict[tuple, dt.datetime | None] = {}
+        with self.engine.connect() as conn:
+            for partner, day, sequence, arrived in conn.execute(query):
+                key, arrived = (partner, day, sequence), _utc(arrived)
+                if key not in done or (done[key] is not None and (arrived is None or arrived > done[key])):
+                    done[key] = arrived  # the newest arrival; None (not recorded): any file of the key is done
+        if load()[w.feed].transport == "pull":
+            return sorted(set(w.dates) - {day for _, day, _ in done})
+        return sorted({f.delivery_date for f in in_landing(w) if not _processed(f, done)})
+
     def close(self) -> None:
         self.engine.dispose()
 
 
-def expected_in_landing(w: Window) -> int:
-    """How many deliveries of the window's dates are in ``landing/`` (files, or export folders) now."""
+ARRIVAL_SLACK = dt.timedelta(seconds=1)
+"""How much newer than the ledger's arrival a file may look and still be the delivery it recorded (a
+database may keep less of the file's modification time than the file system)."""
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _processed(f, done: dict[tuple, dt.datetime | None]) -> bool:
+    """Whether the ledger has landed file ``f`` through the pipeline (not a newer file of the same name)."""
+    key = (f.partner, f.delivery_date, f.sequence)
+    if key not in done:
+        return False
+    return done[key] is None or f.arrived_at <= done[key] + ARRIVAL_SLACK
+
+
+def in_landing(w: Window) -> list:
+    """The deliveries of the window's dates in ``landing/`` now (files, or export folders)."""
     from tesoma.config import settings
     from tesoma.feeds import connector_for
     from warehouse.layout import Layout
 
     landing = Layout(settings().data_root).landing
     if not landing.is_dir():
-        return 0
+        return []
     dates = set(w.dates)
-    return sum(1 for f in connector_for(w.feed).survey(landing).deliveries if f.delivery_date in dates)
+    return [f for f in connector_for(w.feed).survey(landing).deliveries if f.delivery_date in dates]
+
+
+def expected_in_landing(w: Window) -> int:
+    """How many deliveries of the window's dates are in ``landing/`` (files, or export folders) now."""
+    return len(in_landing(w))
 
 

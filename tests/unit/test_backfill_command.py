@@ -62,10 +62,13 @@ class FakeAirflow:
         return [d for d in days if d <= last]
 
     def _to_run(self, body: dict) -> list[dt.datetime]:
-        existing = {r["logical_date"]: r for r in self.runs if r["dag_id"] == body["dag_id"]}
+        """As Airflow: a date without a run, or one whose run finished and ``reprocess_behavior`` says to run
+        again (a run still queued or running is never touched)."""
+        existing = {r["logical_date"]: r["state"] for r in self.runs if r["dag_id"] == body["dag_id"]}
         behaviour = body.get("reprocess_behavior", "none")
         return [d for d in self._logical_dates(body) if _iso(d) not in existing
-                or behaviour == "completed" or (behaviour == "failed" and existing[_iso(d)]["state"] == "failed")]
+                or (behaviour == "completed" and existing[_iso(d)] in ("success", "failed"))
+                or (behaviour == "failed" and existing[_iso(d)] == "failed")]
 
     def _advance(self, b: dict) -> None:
         """Finish the backfill's next queued run, writing its delivery into the ledger; complete the backfill
@@ -170,7 +173,7 @@ class FakeAirflow:
                 return 409, {"detail": f"There is already a running backfill for dag {body['dag_id']}"}
             now = _iso(dt.datetime.now(dt.UTC))
             b = {"id": len(self.backfills) + 1, "dag_id": body["dag_id"], "from_date": body["from_date"],
-                 "to_date": body["to_date"], "dag_run_conf": None, "is_paused": False,
+                 "to_date": body["to_date"], "dag_run_conf": body.get("dag_run_conf"), "is_paused": False,
                  "reprocess_behavior": body["reprocess_behavior"], "max_active_runs": body["max_active_runs"],
                  "created_at": now, "completed_at": None, "updated_at": now, "dag_display_name": body["dag_id"]}
             self.backfills.append(b)
@@ -178,7 +181,7 @@ class FakeAirflow:
                 self.runs = [r for r in self.runs if not (r["dag_id"] == b["dag_id"] and r["logical_date"] == _iso(d))]
                 self.runs.append({"dag_run_id": f"{FEED}__{delivery_date_for(d)}__backfill_{b['id']}",
                                   "dag_id": b["dag_id"], "logical_date": _iso(d), "state": "queued",
-                                  "run_type": "backfill", "backfill_id": b["id"]})
+                                  "run_type": "backfill", "backfill_id": b["id"], "conf": b["dag_run_conf"]})
             return 200, b
         if path == "/api/v2/backfills":
             found = [b for b in self.backfills if b["dag_id"] == query["dag_id"][0]]
@@ -189,8 +192,8 @@ class FakeAirflow:
         return 200, b
 
     def _dag_runs(self, dag_id: str, query: dict) -> dict:
-        first = dt.datetime.fromisoformat(query["logical_date_gte"][0])
-        last = dt.datetime.fromisoformat(query["logical_date_lte"][0])
+        first = dt.datetime.fromisoformat(query.get("logical_date_gte", ["0001-01-01T00:00:00+00:00"])[0])
+        last = dt.datetime.fromisoformat(query.get("logical_date_lte", ["9999-12-31T00:00:00+00:00"])[0])
         runs = [r for r in self.runs if r["dag_id"] == dag_id
                 and first <= dt.datetime.fromisoformat(r["logical_date"]) <= last
                 and (not query.get("state") or r["state"] in query["state"])]
