@@ -642,34 +642,15 @@ def _fresh_root(deliveries, root) -> None:
         shutil.copytree(deliveries / "sources", root / "sources")
 
 
-def _months(first: dt.date, last: dt.date) -> list[dt.date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return months
-
-
 def backfill_floor(feeds: list[str], first: dt.date, last: dt.date, echo=print) -> dict:
     """The floor: the deliveries processed by the pipeline's own code in this one process, no scheduler —
-    what a ``<feed>_history`` run does (its month's delivery dates in batches, each through
-    :func:`tesoma.steps.process_batch`), then one catalog refresh (the history runs' catalog run)."""
+    ``tesoma run --from … --to …`` (:func:`tesoma.steps.process_range`: what the ``<feed>_history`` runs do,
+    a month's delivery dates in batches through :func:`tesoma.steps.process_batch`, then one catalog refresh)."""
     from tesoma import steps
-    from tesoma.config import settings
-    from tesoma.steps.batches import batches_of, delivery_dates
 
-    s = settings()
-    started = time.perf_counter()
-    batches = 0
-    for feed in feeds:
-        for month in _months(first, last):
-            for batch in batches_of(delivery_dates(feed, month, s, within=(first, last))):
-                steps.process_batch(feed, batch, s)
-                batches += 1
-        echo(f"  floor: {feed} done at {time.perf_counter() - started:.1f} s")
-    processed = time.perf_counter() - started
-    steps.refresh_catalog(s)
-    return {"seconds": time.perf_counter() - started, "processing_s": processed, "batches": batches}
+    done = steps.process_range(feeds, first, last, progress=lambda line: echo(f"  floor: {line}"))
+    return {"seconds": done["seconds"] + done["catalog_seconds"], "processing_s": done["seconds"],
+            "batches": done["batches"]}
 
 
 def _ledger_figures(ledger_url: str, feeds: list[str], first: dt.date, last: dt.date) -> dict:

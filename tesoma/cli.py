@@ -4,6 +4,7 @@
     tesoma demo                        generate + run the city_visits DAG for each day + example query
     tesoma generate --scale county     five years of every feed for ~530,000 residents (streaming)
     tesoma run --feed city_visits --date 2026-10-01     one feed, one day, without Airflow
+    tesoma run --from 2026-10-01 --to 2026-10-31        every feed over a range, in batches, without Airflow
     tesoma backfill --from 2026-10-01 --to 2026-10-31   every feed through Airflow's backfill (PostgreSQL stack)
     tesoma check --feed city_visits FILE       a partner's pre-flight check (writes nothing)
     tesoma query "select ..."          SQL against the warehouse (DuckDB)
@@ -171,10 +172,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from tesoma import steps
 
+    if args.date is not None and (args.start or args.end):
+        print("tesoma: error: give either --date or --from/--to, not both", file=sys.stderr)
+        return EXIT_USAGE
+    if args.date is None:
+        return _run_range(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for result in steps.process_date(args.feed, args.date, pull=args.pull):
-        print(result)
+    for feed in args.feed or ["city_visits"]:
+        for result in steps.process_date(feed, args.date, pull=args.pull):
+            print(result)
     steps.refresh_catalog()
+    return 0
+
+
+def _run_range(args: argparse.Namespace) -> int:
+    """``tesoma run --from … --to …``: a range of delivery dates in one process, in batches (the backfill
+    without Airflow), a line per feed and month, then the counts."""
+    from tesoma import backfill, steps
+
+    if not (args.start and args.end):
+        print("tesoma: error: give --date, or both --from and --to", file=sys.stderr)
+        return EXIT_USAGE
+    if args.start > args.end:
+        print(f"tesoma: error: --from {args.start} is after --to {args.end}: give the earlier date as --from",
+              file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    feeds = list(dict.fromkeys(args.feed)) if args.feed else backfill.feeds()
+    done = steps.process_range(feeds, args.start, args.end, progress=lambda line: print(line, flush=True))
+    print(f"{done.get('deliveries', 0)} deliveries in {done['batches']} batch(es), {done['seconds']:.1f} s: "
+          f"{done.get('published', 0)} published, {done.get('rejected', 0)} rejected, "
+          f"{done.get('superseded', 0)} superseded ({done.get('already_done', 0)} already done before); "
+          f"{done.get('rows_quarantined', 0)} row(s) quarantined; catalog refreshed in {done['catalog_seconds']:.1f} s")
     return 0
 
 
@@ -482,9 +511,14 @@ def parser() -> argparse.ArgumentParser:
     data_args(d)
     d.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("run", help="process one feed for one date without Airflow")
-    r.add_argument("--feed", type=_feed, default="city_visits")
-    r.add_argument("--date", type=_date, required=True)
+    r = sub.add_parser("run", help="process one feed for one date, or feeds over a range of dates, without Airflow")
+    r.add_argument("--feed", type=_feed, action="append", default=None,
+                   help="a feed (repeatable; --date: default city_visits; --from/--to: default every feed)")
+    r.add_argument("--date", type=_date, default=None, help="one delivery date")
+    r.add_argument("--from", dest="start", type=_date, default=None, metavar="YYYY-MM-DD",
+                   help="first delivery date of a range (in batches, as the history DAGs do)")
+    r.add_argument("--to", dest="end", type=_date, default=None, metavar="YYYY-MM-DD",
+                   help="last delivery date of the range (included)")
     r.add_argument("--pull", action="store_true",
                    help="pull from the partner's database (city_visits: TESOMA_CITY_REPORTING_URL) instead of landing/")
     r.set_defaults(func=cmd_run)

@@ -1,9 +1,11 @@
-"""Whole runs without a scheduler: a feed's date, every landed date, everything again (reprocess)."""
+"""Whole runs without a scheduler: a feed's date, every landed date, a range of dates in batches, everything
+again (reprocess)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 
 from tesoma.config import Settings
 from tesoma.feeds import connector_for
@@ -33,6 +35,50 @@ def process_all(feed: str, s: Settings | None = None) -> list[dict]:
     for day in dates:
         results += process_date(feed, day, s)
     return results
+
+
+def process_range(feeds: list[str], first: dt.date, last: dt.date, s: Settings | None = None,
+                  progress=None) -> dict:
+    """Every delivery of ``feeds`` with a delivery date from ``first`` to ``last`` (both included), in one
+    process without a scheduler: what the feeds' history DAGs do (dags/history.py), month by month, each
+    month's delivery dates in batches through :func:`tesoma.steps.process_batch` (one warehouse commit per
+    batch), then one catalog refresh. Deliveries already published or superseded are skipped, so running it
+    again changes nothing. ``progress`` (e.g. ``print``) gets a line per feed and month.
+
+    Returns the counts over every batch (``deliveries``, ``published``, ``rejected`` …), ``batches`` and
+    ``seconds`` (processing; the catalog refresh is ``catalog_seconds``).
+    """
+    import time
+
+    from tesoma.steps.batches import DEFAULT_BATCH_SIZE, batches_of, delivery_dates, process_batch
+
+    size = int(os.environ.get("TESOMA_BATCH_DATES") or DEFAULT_BATCH_SIZE)
+    started = time.perf_counter()
+    totals: dict[str, int] = {"batches": 0}
+    for feed in feeds:
+        for month in _months(first, last):
+            done_before = totals.get("deliveries", 0)
+            for batch in batches_of(delivery_dates(feed, month, s, within=(first, last)), size):
+                result = process_batch(feed, batch, s)
+                totals["batches"] += 1
+                for key, value in result["counts"].items():
+                    totals[key] = totals.get(key, 0) + value
+            if progress is not None and totals.get("deliveries", 0) > done_before:
+                elapsed = time.perf_counter() - started
+                progress(f"{feed} {month:%Y-%m}: {totals['deliveries'] - done_before} delivery(ies); "
+                         f"{totals['deliveries']} in {elapsed:.1f} s ({totals['deliveries'] / elapsed:.2f}/s)")
+    processed = time.perf_counter() - started
+    refresh_catalog(s)
+    return {**totals, "seconds": round(processed, 3),
+            "catalog_seconds": round(time.perf_counter() - started - processed, 3)}
+
+
+def _months(first: dt.date, last: dt.date) -> list[dt.date]:
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return months
 
 
 def reprocess(feed: str | None = None, s: Settings | None = None) -> dict:
