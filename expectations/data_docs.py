@@ -3,11 +3,11 @@
 - :func:`record` writes one delivery's sanitised results (:func:`expectations.checkpoint.sanitise`, merged
   per suite) as JSON under ``<data root>/quality/validations/<delivery id>/<suite>.json``, replacing that
   delivery's earlier results: re-running a delivery leaves one set.
-- :func:`build` renders GX's own Data Docs (a static HTML site) from every recorded result into
-  ``<data root>/docs/data-docs/`` (``index.html``). Each result is named after its delivery (run name and
-  batch id = delivery id, asset = feed), so the index can be sorted and searched per feed and delivery.
-  Only pages of results not rendered yet are rendered; the index is rebuilt each time and pages of
-  results that are gone (a re-run delivery's old run) are removed.
+- :func:`build` keeps a static HTML site in ``<data root>/docs/data-docs/`` up to date: a page per result
+  rendered by GX (run name and batch id = delivery id, asset = feed), a page per suite, and an index of
+  every result that we write. A manifest in the site says which page each delivery's results have, so a
+  build costs in proportion to the deliveries recorded or removed since the last one, not to the history;
+  with nothing new it does not even import GX.
 
 Nothing here ever sees a row value: the recorded results hold counts, percentages, success flags and
 the rules (type, parameters, meta).
@@ -16,17 +16,23 @@ The pages work offline: GX's templates load Bootstrap, jQuery, Font Awesome, Veg
 which the machines that show these pages may not reach (and the great_expectations package does not
 ship those files). :func:`offline` takes every remote script, stylesheet and image out of each page
 GX writes and puts a small stylesheet of our own in their place: the pages are static tables and
-text, readable without them; only the interactive extras (sorting, filtering, charts) are gone.
+text, readable without them; only the interactive extras (sorting, filtering, charts) are gone. GX's
+own index is not used for that reason: its table is filled by a CDN script, so offline it lists nothing.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import fcntl
+import hashlib
+import html
 import json
+import logging
+import os
 import re
 import shutil
-import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +41,7 @@ SITE_NAME = "tesoma"
 DATASOURCE = "tesoma"
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # delivery ids and suite names, as file names
 
+log = logging.getLogger(__name__)
 
 
 class Settings(Protocol):
@@ -144,18 +151,32 @@ def _gx_version() -> str:
 
 # --- the site -----------------------------------------------------------------------------------
 
+MANIFEST = ".tesoma-manifest.json"
+"""In the site: per delivery, the stamp of its results folder and, per suite, the page rendered from it
+(with what the index shows of it: feed, run time, success, counts); per suite, the rules its page shows."""
 BUILD_STATE = ".tesoma-build-state"
-"""In the site: a digest of the recorded results it was last built from."""
+"""In the site: a digest of the results folders' stamps the manifest was last brought up to date with."""
+_MANIFEST_VERSION = 1
+_RENDER_BATCH = 200  # results held by GX at once while rendering (a first build may render thousands)
 
 
 def build(settings: Settings, force: bool = False) -> Path:
-    """Build the Data Docs site from every recorded result; returns its ``index.html``.
+    """Bring the Data Docs site up to date with the recorded results; returns its ``index.html``.
 
-    A result's page never changes (a re-run delivery is a new run, with its own page), so only results
-    without a page are rendered. The index is rebuilt from every result; for those already rendered it
-    reads a summary (success, statistics, names) instead of the whole result, which keeps a build
-    proportional to the new results rather than to the history. When no recorded result changed since
-    the last build, nothing is done (GX is not even imported) unless ``force``.
+    The work is in proportion to what changed since the last build, not to the history:
+
+    - a delivery's results are recognised by its folder, which :func:`record` replaces whole (a new inode
+      each time): only the folders that are new, replaced or gone are read;
+    - GX renders only the pages of new results, in batches (a first build of a long history keeps its
+      progress), and a suite's page only when its newest result's rules differ from the page's;
+    - pages of results that are gone (a re-run delivery's old run, a delivery recorded with no results)
+      are removed, without GX;
+    - the index is ours, written from the manifest: every result, newest first, as a static table that
+      reads offline (GX's index fills its table with scripts from public CDNs, so offline it is empty).
+
+    When nothing changed, only the folders are listed and stat'ed: GX is not imported. ``force`` also
+    re-renders any page missing from the site, removes pages no result has, and rewrites the index; it
+    does not render existing pages again.
     """
     site = site_dir(settings)
     site.mkdir(parents=True, exist_ok=True)
@@ -167,19 +188,104 @@ def build(settings: Settings, force: bool = False) -> Path:
 
 
 def _build(settings: Settings, site: Path, force: bool) -> Path:
-    files = list(_recorded_files(validations_dir(settings)))
-    state = _digest(files)
-    state_file = site / BUILD_STATE
-    if not force and (site / "index.html").exists() and state_file.exists() and state_file.read_text() == state:
-        return site / "index.html"
+    index, state_file = site / "index.html", site / BUILD_STATE
+    stamps = _folder_stamps(validations_dir(settings))
+    state = _digest(stamps)
+    if not force and index.exists() and state_file.exists() and state_file.read_text() == state:
+        return index
 
+    manifest = _load_manifest(site / MANIFEST)
+    # Without a manifest (a first build, or a site built before there was one) the pages on disk are all
+    # that is known: a result whose page exists is taken as rendered, and pages no result has are swept.
+    sweep = force or manifest is None
+    manifest = manifest or {"version": _MANIFEST_VERSION, "deliveries": {}, "suites": {}}
+    deliveries: dict[str, dict] = manifest["deliveries"]
+    removed = 0
+    for delivery in [d for d in deliveries if d not in stamps]:
+        removed += _remove_pages(site, [e["page"] for e in deliveries.pop(delivery)["results"].values()])
+
+    pending: list[tuple[str, Path, dict]] = []  # (delivery, results file, entry) of pages to render
+    folder = validations_dir(settings)
+    for delivery, stamp in stamps.items():
+        known = deliveries.get(delivery)
+        if known is not None and known["stamp"] == stamp:
+            if force:
+                pending += [(delivery, folder / delivery / f"{suite}.json", entry)
+                            for suite, entry in known["results"].items() if not (site / entry["page"]).exists()]
+            continue
+        entries = {path.stem: (path, _entry(json.loads(path.read_text(encoding="utf-8"))))
+                   for path in sorted((folder / delivery).glob("*.json"))}
+        if known is not None:
+            kept = {entry["page"] for _, entry in entries.values()}
+            removed += _remove_pages(site, [e["page"] for e in known["results"].values() if e["page"] not in kept])
+        deliveries[delivery] = {"stamp": stamp, "results": {suite: entry for suite, (_, entry) in entries.items()}}
+        for path, entry in entries.values():
+            if (site / entry["page"]).exists():
+                offline(site / entry["page"])  # (a build stopped between GX writing a page and this)
+            else:
+                pending.append((delivery, path, entry))
+    if sweep:
+        removed += _sweep(site, {e["page"] for d in deliveries.values() for e in d["results"].values()})
+
+    with_results = {suite for d in deliveries.values() for suite in d["results"]}
+    removed += _remove_pages(site, [manifest["suites"].pop(name)["page"] for name in list(manifest["suites"])
+                                    if name not in with_results])
+    suites = _suites_to_render(site, folder, deliveries, manifest["suites"], force)
+    rendered = _render(site, pending, suites, deliveries, manifest) if pending or suites else 0
+
+    _write_index(index, deliveries, manifest["suites"])
+    _write_atomically(site / MANIFEST, json.dumps(manifest, separators=(",", ":"), sort_keys=True))
+    state_file.write_text(state)
+    log.info("data docs: %d pages rendered, %d removed; the index lists %d results", rendered, removed,
+             sum(len(d["results"]) for d in deliveries.values()))
+    return index
+
+
+def _entry(document: dict) -> dict:
+    """What the manifest keeps of one recorded result: where its page is, and what the index shows."""
+    meta, suite = document["meta"], document["suite_name"]
+    run_time = dt.datetime.fromisoformat(meta["run_id"]["run_time"]).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    statistics = document["statistics"]
+    return {
+        "suite": suite,
+        "asset": meta["active_batch_definition"]["data_asset_name"],
+        "run_name": meta["run_id"]["run_name"],
+        "run_time": run_time,  # as GX names the page's folder: sorts as it reads
+        "batch": meta["delivery_id"],
+        "success": document["success"],
+        "evaluated": statistics["evaluated_expectations"],
+        "passed": statistics["successful_expectations"],
+        # Where GX's site store writes the result's page (validations/<suite parts>/<run name>/<run time>/
+        # <batch id>.html, as its index builder links it).
+        "page": "/".join(["validations", *suite.split("."), meta["run_id"]["run_name"], run_time,
+                          f"{meta['delivery_id']}.html"]),
+        "rules": _rules_digest([e["expectation_config"] for e in document["results"]]),
+    }
+
+
+def _suites_to_render(site: Path, folder: Path, deliveries: dict, shown: dict, force: bool) -> dict[str, Path]:
+    """Suites whose page must be (re)rendered → the results file of the newest run to render it from.
+
+    A suite's page shows the rules of its newest result; a new result with the same rules (the usual
+    case: the same contract) leaves the page as it is."""
+    newest: dict[str, tuple[str, str, dict]] = {}
+    for delivery, recorded in deliveries.items():
+        for suite, entry in recorded["results"].items():
+            if suite not in newest or newest[suite][2]["run_time"] < entry["run_time"]:
+                newest[suite] = (delivery, suite, entry)
+    return {name: folder / delivery / f"{suite}.json" for name, (delivery, suite, entry) in newest.items()
+            if force or name not in shown or shown[name]["rules"] != entry["rules"]
+            or not (site / shown[name]["page"]).exists()}
+
+
+def _render(site: Path, pending: list[tuple[str, Path, dict]], suites: dict[str, Path],
+            deliveries: dict, manifest: dict) -> int:
+    """Render the pending results' pages and the suites' pages with GX, a batch at a time; the manifest
+    is saved after each batch, so an interrupted first build resumes where it stopped."""
     from expectations import gx_runtime  # first: it quiets GX's logging
 
     gx = gx_runtime.gx
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationSuiteValidationResult,
-        ExpectationSuiteValidationResultSchema,
-    )
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context import set_context
     from great_expectations.data_context.data_context.context_factory import project_manager
@@ -190,53 +296,128 @@ def _build(settings: Settings, site: Path, force: bool) -> Path:
     from great_expectations.exceptions.exceptions import DataContextRequiredError
 
     schema = ExpectationSuiteValidationResultSchema()
-    recorded: list[tuple[Any, Any]] = []
-    pending: list[Any] = []
-    suites: dict[str, tuple[str, list[dict]]] = {}  # suite → (run time, expectation configs), newest run
-    for path in files:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        meta = document["meta"]
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=document["suite_name"]),
-            run_id=RunIdentifier(run_name=meta["run_id"]["run_name"],
-                                 run_time=dt.datetime.fromisoformat(meta["run_id"]["run_time"])),
-            batch_identifier=meta["delivery_id"])
-        if _page(site, key).exists():
-            result = ExpectationSuiteValidationResult(
-                success=document["success"], results=[], suite_name=document["suite_name"],
-                statistics=document["statistics"], meta=meta)
-        else:
-            result = schema.load(document)
-            pending.append(key)
-        recorded.append((key, result))
-        newest = suites.get(document["suite_name"])
-        if newest is None or newest[0] < meta["run_id"]["run_time"]:
-            suites[document["suite_name"]] = (meta["run_id"]["run_time"],
-                                              [e["expectation_config"] for e in document["results"]])
-
     try:
         previous = project_manager.get_current_project()
     except DataContextRequiredError:
         previous = None
     docs = gx.get_context(mode="ephemeral", project_config=_site_config(site))
+    rendered = 0
     try:
         store = docs.validation_results_store
-        for key, result in recorded:
-            store.set(key, result)
-        for name, (_, configs) in suites.items():
+        suite_keys = []
+        for name, path in suites.items():
+            configs = [e["expectation_config"] for e in json.loads(path.read_text(encoding="utf-8"))["results"]]
             docs.suites.add(gx.ExpectationSuite(name=name, expectations=_unique(configs)))
-        written_after = time.time() - 1  # (file times may be rounded to the second)
-        # The new results' pages and the suites' pages (a handful); an empty list would mean "all".
-        docs.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[
-            *pending, *(ExpectationSuiteIdentifier(name=name) for name in suites)] or None)
+            suite_keys.append(ExpectationSuiteIdentifier(name=name))
+            manifest["suites"][name] = {"rules": _rules_digest(configs),
+                                        "page": "/".join(["expectations", *name.split(".")]) + ".html"}
+        # A delivery's stamp is saved only once all its pages are rendered: a build interrupted between
+        # batches leaves the rest to be read again by the next one.
+        waiting = collections.Counter(delivery for delivery, _, _ in pending)
+        stamps = {delivery: deliveries[delivery]["stamp"] for delivery in waiting}
+        for delivery in waiting:
+            deliveries[delivery]["stamp"] = None
+        batches = [pending[i:i + _RENDER_BATCH] for i in range(0, len(pending), _RENDER_BATCH)] or [[]]
+        for number, batch in enumerate(batches):
+            keys = []
+            for _, path, entry in batch:
+                key = ValidationResultIdentifier(
+                    expectation_suite_identifier=ExpectationSuiteIdentifier(name=entry["suite"]),
+                    run_id=RunIdentifier(run_name=entry["run_name"],
+                                         run_time=dt.datetime.strptime(entry["run_time"], "%Y%m%dT%H%M%S.%fZ")
+                                         .replace(tzinfo=dt.UTC)),
+                    batch_identifier=entry["batch"])
+                store.set(key, schema.load(json.loads(path.read_text(encoding="utf-8"))))
+                keys.append(key)
+            # The suites' pages come with the first batch; an empty list would mean "every resource".
+            docs.build_data_docs(site_names=[SITE_NAME], build_index=False,
+                                 resource_identifiers=[*keys, *(suite_keys if number == 0 else [])])
+            for key in keys:
+                store.remove_key(key)
+            pages = [entry["page"] for _, _, entry in batch]
+            pages += [manifest["suites"][name]["page"] for name in suites] if number == 0 else []
+            for page in pages:
+                if (site / page).exists():
+                    offline(site / page)
+                    rendered += 1
+            for name in suites if number == 0 else []:
+                if not (site / manifest["suites"][name]["page"]).exists():
+                    log.warning("data docs: no page rendered for suite %s; tried again next build", name)
+                    del manifest["suites"][name]
+            for delivery, path, entry in batch:
+                waiting[delivery] -= 1
+                if not (site / entry["page"]).exists():  # GX logs a page it could not render and goes on
+                    log.warning("data docs: no page rendered for %s of %s; tried again next build",
+                                entry["suite"], delivery)
+                    deliveries[delivery]["results"].pop(path.stem, None)
+                    stamps[delivery] = None
+                if not waiting[delivery]:
+                    deliveries[delivery]["stamp"] = stamps[delivery]
+            if number < len(batches) - 1:  # (after the last, the build saves it)
+                _write_atomically(site / MANIFEST, json.dumps(manifest, separators=(",", ":"), sort_keys=True))
     finally:
         if previous is not None:
             set_context(previous)
-    for page in site.rglob("*.html"):
-        if page.stat().st_mtime >= written_after:
-            offline(page)
-    state_file.write_text(state)
-    return site / "index.html"
+    return rendered
+
+
+def _remove_pages(site: Path, pages: Iterable[str]) -> int:
+    """Remove pages and the folders they leave empty (a run's folder, its run name's)."""
+    removed = 0
+    for page in pages:
+        path = site / page
+        if path.exists():
+            path.unlink()
+            removed += 1
+        for parent in path.parents:
+            if parent == site or (parent.name in ("validations", "expectations") and parent.parent == site):
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or already gone)
+                break
+    return removed
+
+
+def _sweep(site: Path, kept: set[str]) -> int:
+    """Remove the result pages no recorded result has (each found by walking the whole site: a repair)."""
+    folder = site / "validations"
+    stray = [p.relative_to(site).as_posix() for p in folder.rglob("*.html")] if folder.is_dir() else []
+    return _remove_pages(site, [page for page in stray if page not in kept])
+
+
+def _write_index(index: Path, deliveries: dict, suites: dict) -> None:
+    """The site's index: the suites, then every result, newest first — a static table that reads offline."""
+    entries = sorted((e for d in deliveries.values() for e in d["results"].values()),
+                     key=lambda e: (e["run_time"], e["batch"], e["suite"]), reverse=True)
+    failed = sum(not e["success"] for e in entries)
+    counts: dict[str, list[int]] = {}
+    for e in entries:
+        counts.setdefault(e["suite"], [0, 0])[0] += 1
+        counts[e["suite"]][1] += not e["success"]
+    esc = html.escape
+    suite_rows = "".join(
+        f'<tr><td><a href="{esc(urllib.parse.quote(suites[name]["page"]))}">{esc(name)}</a></td>'
+        f"<td>{counts[name][0]}</td><td>{counts[name][1]}</td></tr>\n"
+        for name in sorted(counts) if name in suites)
+    status = {True: '<span class="text-success">✔ ok</span>', False: '<span class="text-danger">✘ failed</span>'}
+    result_rows = "".join(
+        f"<tr><td>{status[bool(e['success'])]}</td>"
+        f"<td>{e['run_time'][:4]}-{e['run_time'][4:6]}-{e['run_time'][6:8]} {e['run_time'][9:11]}:"
+        f"{e['run_time'][11:13]}:{e['run_time'][13:15]} UTC</td><td>{esc(e['asset'])}</td><td>{esc(e['suite'])}</td>"
+        f'<td><a href="{esc(urllib.parse.quote(e["page"]))}">{esc(e["batch"])}</a></td>'
+        f"<td>{e['passed']} of {e['evaluated']}</td></tr>\n"
+        for e in entries)
+    _write_atomically(index, (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Tesoma Data Docs</title>\n'
+        f"{OFFLINE_MARK}\n{OFFLINE_STYLE}\n</head><body>\n<h1>Data Docs: quality checks of each delivery</h1>\n"
+        f"<p>{len(entries)} validation results of {len(deliveries)} deliveries, {failed} failed. The pages hold "
+        "counts and rule names, never a value.</p>\n"
+        "<h2>Expectation suites</h2>\n<table><thead><tr><th>Suite</th><th>Results</th><th>Failed</th></tr>"
+        f"</thead><tbody>\n{suite_rows}</tbody></table>\n"
+        "<h2>Validation results, newest first</h2>\n<table><thead><tr><th>Status</th><th>Run time</th>"
+        "<th>Feed</th><th>Suite</th><th>Delivery</th><th>Rules passed</th></tr></thead><tbody>\n"
+        f"{result_rows}</tbody></table>\n</body></html>\n"))
 
 
 _REMOTE = re.compile(
@@ -277,20 +458,37 @@ def offline(page: Path) -> None:
     page.write_text(text, encoding="utf-8")
 
 
-def _digest(files: list[Path]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in files:
-        stat = path.stat()
-        h.update(f"{path.parent.name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def _recorded_files(folder: Path) -> Iterable[Path]:
+def _folder_stamps(folder: Path) -> dict[str, list[int]]:
+    """Each delivery's results folder → [inode, mtime]: :func:`record` replaces a folder whole, by a
+    rename of a new one, so a re-recorded delivery always shows a new inode (and never just a new time)."""
     if not folder.is_dir():
-        return []
-    return sorted(p for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") for p in d.glob("*.json"))
+        return {}
+    with os.scandir(folder) as entries:
+        return {e.name: [e.inode(), e.stat().st_mtime_ns] for e in entries
+                if not e.name.startswith(".") and e.is_dir()}
+
+
+def _digest(stamps: dict[str, list[int]]) -> str:
+    return hashlib.sha256(json.dumps(sorted(stamps.items())).encode()).hexdigest()
+
+
+def _load_manifest(path: Path) -> dict | None:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("version") == _MANIFEST_VERSION else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (the web server, a reader of the manifest) never see half a file."""
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
+
+
+def _rules_digest(configs: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(_unique(configs), sort_keys=True).encode()).hexdigest()[:16]  # (kept per result)
 
 
 def _unique(configs: list[dict]) -> list[dict]:
@@ -301,13 +499,6 @@ def _unique(configs: list[dict]) -> list[dict]:
             seen.add(marker)
             out.append({k: config[k] for k in ("type", "kwargs", "meta") if k in config})
     return out
-
-
-def _page(site: Path, key) -> Path:
-    """Where GX's site store writes a validation result's page (``validations/<suite parts>/<run name>/
-    <run time>/<batch id>.html``, as its index builder links it)."""
-    return site.joinpath("validations", *key.expectation_suite_identifier.name.split("."),
-                         *key.run_id.to_tuple(), f"{key.batch_identifier}.html")
 
 
 def _site_config(site: Path):
