@@ -176,8 +176,7 @@ def report_month(feed: str, month: dt.date, batches: list[list[str]], context: A
     ti = context["ti"]
     ledger = Ledger(settings().ledger_url)
     dates = sorted({dt.date.fromisoformat(d) for batch in batches or [] for d in batch})
-    ids = [d.delivery_id for day in dates for d in ledger.for_date(feed, day)]
-    rows = accounting(ids)
+    rows = accounting(_delivery_ids(ledger, feed, dates))
     failed = ti.get_ti_count(dag_id=ti.dag_id, run_ids=[ti.run_id], states=["failed", "upstream_failed"])
     by_state: dict[str, int] = {}
     for r in rows:
@@ -202,3 +201,19 @@ def report_month(feed: str, month: dt.date, batches: list[list[str]], context: A
         raise AirflowSkipException(f"nothing was delivered for {feed} in {month:%Y-%m}")
     return [{k: r[k] for k in ("delivery_id", "state", "rows_read", "rows_published", "rows_quarantined")}
             for r in rows]
+
+
+def _delivery_ids(ledger: Any, feed: str, dates: list[dt.date]) -> list[str]:
+    """The feed's deliveries of these dates, in one query (a month is ~30 dates), in the order of
+    ``Ledger.for_date`` date by date: partner, sequence, landing time."""
+    import sqlalchemy as sa
+
+    from warehouse.ledger import deliveries
+
+    if not dates:
+        return []
+    d = deliveries.c
+    query = (sa.select(d.delivery_id).where(d.feed == feed, d.delivery_date.in_(dates))
+             .order_by(d.delivery_date, d.partner, d.sequence, d.landed_at))
+    with ledger.engine.connect() as conn:
+        return list(conn.execute(query).scalars())

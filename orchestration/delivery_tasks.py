@@ -96,22 +96,42 @@ class QuarantineReportLink(BaseOperatorLink):
 
 def accounting(delivery_ids: list[str]) -> list[dict]:
     """Each delivery's row accounting from the ledger: state, rows read / published / quarantined, the
-    quarantined rows per reason, and the rejection reason (``rule: message``)."""
-    from tesoma.config import settings
-    from warehouse.ledger import Ledger
+    quarantined rows per reason, and the rejection reason (``rule: message``).
 
+    Two queries whatever the number of deliveries (a history run's report has a month of them)."""
+    import sqlalchemy as sa
+
+    from tesoma.config import settings
+    from warehouse.ledger import Ledger, deliveries, quality_results
+
+    if not delivery_ids:
+        return []
+    wanted = list(dict.fromkeys(delivery_ids))
+    d, q = deliveries.c, quality_results.c
     ledger = Ledger(settings().ledger_url)
+    try:
+        with ledger.engine.connect() as conn:
+            found = {r.delivery_id: r for r in conn.execute(
+                sa.select(d.delivery_id, d.partner, d.state, d.rows_read, d.rows_published, d.rows_quarantined,
+                          d.reason).where(d.delivery_id.in_(wanted)))}
+            quarantined = conn.execute(
+                sa.select(q.delivery_id, q.rule, q.column_name, q.failed_rows)
+                .where(q.delivery_id.in_(wanted), q.severity == "error", q.failed_rows > 0, q.stage != "canonical")
+                .order_by(q.id)).all()
+    finally:
+        ledger.engine.dispose()
+    by_reason: dict[str, dict[str, int]] = {delivery_id: {} for delivery_id in wanted}
+    for r in quarantined:
+        label = f"{r.column_name}: {r.rule}" if r.column_name else r.rule
+        by_reason[r.delivery_id][label] = by_reason[r.delivery_id].get(label, 0) + r.failed_rows
     rows = []
     for delivery_id in delivery_ids:
-        d = ledger.get(delivery_id)
-        by_reason = {}
-        for q in ledger.quality_results(delivery_id):
-            if q["severity"] == "error" and q["failed_rows"] and q["stage"] != "canonical":
-                label = f"{q['column_name']}: {q['rule']}" if q["column_name"] else q["rule"]
-                by_reason[label] = by_reason.get(label, 0) + q["failed_rows"]
-        rows.append({"delivery_id": delivery_id, "partner": d.partner, "state": d.state, "rows_read": d.rows_read,
-                     "rows_published": d.rows_published, "rows_quarantined": d.rows_quarantined,
-                     "quarantined_by_reason": by_reason, "reason": d.reason})
+        if delivery_id not in found:
+            raise KeyError(f"no delivery {delivery_id!r} in the ledger")
+        r = found[delivery_id]
+        rows.append({"delivery_id": delivery_id, "partner": r.partner, "state": r.state, "rows_read": r.rows_read,
+                     "rows_published": r.rows_published, "rows_quarantined": r.rows_quarantined,
+                     "quarantined_by_reason": dict(by_reason[delivery_id]), "reason": r.reason})
     return rows
 
 

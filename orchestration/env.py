@@ -13,6 +13,14 @@ time: Great Expectations alone takes 3.5–7 s of CPU, more than the work of a s
 ``$AIRFLOW_HOME/config``), imports :data:`PRELOAD` in exactly those forking processes, so every task
 finds the modules already imported. The imports have no side effects that a fork could not share (no
 threads, no open files or connections). ``TESOMA_AIRFLOW_PRELOAD=0`` turns it off (e.g. to measure it).
+
+It then fills the caches every task would otherwise fill again (:func:`warm_caches`): a task parses its
+DAG file before it runs, and the DAG files read the feed registry and every feed's contract (YAML: 0.2–0.6 s
+a parse); the pipeline's first ledger access in a process checks the ledger's schema (0.3 s on PostgreSQL).
+After this a task parses its DAG file in 0.01–0.05 s, importing and reading nothing (the tests check it).
+The ledger's engine is disposed of before any fork, so no connection is shared. What the caches hold is
+read at start: after changing the feed registry, a contract or the ledger database, restart the scheduler
+(or the Celery workers), as after deploying new code.
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ def configure(settings: Settings) -> Path:
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_file.read_text().strip(),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # The task supervisor looks for its task process's exit only this often: at the default 5 s each task
+        # holds its worker slot up to 5 s after it ends, and a failed task's duration includes them.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "TESOMA_DATA_ROOT": str(settings.data_root),
         "TESOMA_RETRY_DELAY_SECONDS": "2",
     }
@@ -60,13 +71,27 @@ def configure(settings: Settings) -> Path:
 PRELOAD = (
     "great_expectations",  # the validation suites: the bulk of the time
     "pyiceberg.catalog.sql",
+    "pyiceberg.io.pyarrow",  # the warehouse's file IO (pyarrow.dataset)
     "pyarrow.parquet",
+    "expectations.gx_runtime",
     "tesoma.steps",
+    # what parsing the DAG files imports (a task parses its DAG file first): TaskFlow decorators, file assets
+    "airflow.sdk.definitions.decorators",
+    "airflow.providers.standard.decorators.python",
+    "airflow.providers.standard.decorators.sensor",
+    "airflow.providers.standard.operators.empty",
+    "airflow.providers.common.io.assets.file",
+    "airflow.timetables.trigger",
+    "airflow.version",
+    "tesoma.schedule",
+    "orchestration.timetable",
     "orchestration.delivery_sensor",
     "orchestration.delivery_tasks",
     "orchestration.batch_tasks",  # the <feed>_history DAGs' batches (dags/history.py)
+    "orchestration.run_notes",
 )
-"""What a feed DAG's tasks import; imported once in each process that forks task processes."""
+"""What a feed DAG's tasks import, parsing their DAG file included; imported once in each process that forks
+task processes (tests/integration/test_task_startup.py checks that parsing a DAG file imports nothing more)."""
 
 FORKING_COMMANDS = (("scheduler",), ("celery", "worker"))
 """The ``airflow`` commands whose processes fork the task processes (LocalExecutor, CeleryExecutor)."""
@@ -100,11 +125,54 @@ def preload_task_code(modules: Sequence[str] = PRELOAD, argv: Sequence[str] | No
     started = time.monotonic()
     for name in modules:
         importlib.import_module(name)
+    warmed = warm_caches()
     # WARNING: Airflow's logging is not configured yet when local settings load; Python's last-resort
     # handler prints warnings to stderr, i.e. into the component's log.
-    log.warning("tesoma: task code preloaded for every task this process forks (%s) in %.1f s",
-                ", ".join(modules), time.monotonic() - started)
+    log.warning("tesoma: task code preloaded for every task this process forks (%s; warmed: %s) in %.1f s",
+                ", ".join(modules), ", ".join(warmed) or "nothing", time.monotonic() - started)
     return list(modules)
+
+
+def warm_caches() -> list[str]:
+    """Fill the per-process caches that every task would fill again: the feed registry, each feed's contract,
+    connector and harmonise function (what the DAG files and the steps ask for), and the ledger's schema
+    check. Returns what it warmed; what it cannot warm (a broken contract, the ledger database down) is
+    left to the tasks, which report it in their own logs: the scheduler starts regardless."""
+    warmed = []
+    for name, warm in (("feeds", _warm_feeds), ("ledger schema", _warm_ledger)):
+        try:
+            if warm():
+                warmed.append(name)
+        except Exception as exc:  # a problem here is a task's to report, not the scheduler's
+            why = (str(exc).splitlines() or [""])[0]
+            log.warning("tesoma: %s not warmed (%s: %s); each task does it itself", name, type(exc).__name__, why)
+    return warmed
+
+
+def _warm_feeds() -> bool:
+    import contracts
+    from tesoma.feed_config import load, resolve
+
+    available = set(contracts.available())
+    for feed, run in load().items():
+        if feed in available:  # as the DAG files: a feed listed before its contract exists is skipped
+            contracts.load(feed)
+            for part in ("connector", "harmonise"):
+                if getattr(run, part):
+                    resolve(feed, part)
+    return True
+
+
+def _warm_ledger() -> bool:
+    """Check (create) the ledger's schema once here, so that no task does (``warehouse.ledger.prepare_schema``
+    remembers it per process); only where the environment names the ledger or the data root."""
+    if not (os.environ.get("TESOMA_LEDGER_URL") or os.environ.get("TESOMA_DATA_ROOT")):
+        return False
+    from tesoma.config import settings
+    from warehouse.ledger import Ledger
+
+    Ledger(settings().ledger_url).engine.dispose()  # no pooled connection may outlive the fork
+    return True
 
 
 def write_local_settings(home: Path, modules: Sequence[str] = PRELOAD) -> Path | None:

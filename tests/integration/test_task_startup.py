@@ -176,3 +176,77 @@ def test_every_deployed_stack_preloads(tmp_path, monkeypatch):
     assert (home / "config" / "airflow_local_settings.py").read_text() == written
     # the test stacks: by default
     assert AirflowStack("postgresql+psycopg://x/y", tmp_path, home=tmp_path / "stack").preload == PRELOAD
+
+
+PARSE_IN_A_TASK = """
+import importlib, json, sys, time
+from pathlib import Path
+
+from orchestration.env import PRELOAD, warm_caches
+
+for name in PRELOAD:
+    importlib.import_module(name)
+warmed = warm_caches()
+import airflow.sdk.execution_time.task_runner  # noqa: F401 — the task process runs it: imported by then
+from airflow.dag_processing.dagbag import BundleDagBag
+
+import contracts
+
+dags = Path(sys.argv[1])
+found = {}
+for path in sorted(dags.glob("*.py")):
+    before, reads = set(sys.modules), contracts.load.cache_info().misses
+    started = time.perf_counter()
+    bag = BundleDagBag(dag_folder=str(path), safe_mode=False, load_op_links=False, bundle_path=str(dags),
+                       bundle_name="dags-folder")
+    found[path.name] = {"seconds": time.perf_counter() - started, "dags": len(bag.dags),
+                        "errors": len(bag.import_errors),
+                        "contracts_read": contracts.load.cache_info().misses - reads,
+                        "imported": sorted(m for m in set(sys.modules) - before if not m.startswith("unusual_prefix_"))}
+print(json.dumps({"warmed": warmed, "files": found}))
+"""
+
+
+def test_after_preloading_a_task_parses_its_dag_file_without_imports_or_yaml(tmp_path):
+    """What a task does first (Airflow's task runner parses the task's DAG file) costs no import and no
+    contract read once the forking process has preloaded (PRELOAD) and warmed its caches (warm_caches)."""
+    import json
+    import os
+    import subprocess
+
+    from tesoma.config import PROJECT_DIR
+
+    env = {**os.environ, "TESOMA_DATA_ROOT": str(tmp_path)}  # the ledger's schema is checked there
+    env.pop("TESOMA_LEDGER_URL", None)
+    out = subprocess.run([sys.executable, "-c", PARSE_IN_A_TASK, str(PROJECT_DIR / "dags")], env=env,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["warmed"] == ["feeds", "ledger schema"]
+    assert (tmp_path / "ledger.sqlite").exists()
+    files = result["files"]
+    assert {"feeds.py", "history.py", "catalog.py"} <= set(files)
+    for name, parsed in files.items():
+        assert parsed["errors"] == 0 and parsed["dags"] >= 1, (name, parsed)
+        assert parsed["imported"] == [], f"{name}: parsing it imports {parsed['imported']}: add them to PRELOAD"
+        assert parsed["contracts_read"] == 0, f"{name}: parsing it reads contracts (warm_caches)"
+    print({name: f"{parsed['seconds']:.3f} s" for name, parsed in files.items()})
+
+
+def test_a_task_builds_only_its_own_history_dag(monkeypatch):
+    """A task's parse (Airflow sets the parsing context to its DAG) builds one of the eight history DAGs; the
+    DAG processor's (no context) builds them all."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    from tesoma.config import PROJECT_DIR
+
+    def parse() -> set[str]:
+        bag = BundleDagBag(dag_folder=str(PROJECT_DIR / "dags" / "history.py"), safe_mode=False,
+                           load_op_links=False, bundle_path=str(PROJECT_DIR / "dags"), bundle_name="dags-folder")
+        assert not bag.import_errors, bag.import_errors
+        return set(bag.dags)
+
+    every = parse()
+    assert "city_visits_history" in every and len(every) > 1
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "city_visits_history")  # what the task runner sets
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "plan")
+    assert parse() == {"city_visits_history"}
