@@ -41,13 +41,16 @@ What is reported, never with values (only counts, file names and line numbers):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
+import operator
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -78,8 +81,12 @@ _NDJSON = re.compile(r"^(?P<type>[A-Za-z]+)(?:\.\d+)?\.ndjson$")
 # FHIR instant / dateTime with a time: the offset is mandatory (R4 2.24.0.1), so a naive time is invalid.
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A reference that urlsplit returns unchanged as its path: no scheme, host, query or fragment, and none of
+# the spaces and control characters it strips or removes.
+_RELATIVE_PATH = re.compile(r"(?!//)[^:?#\x00-\x20]*\Z")
 _SHOWN_LINES = 10
 _MAX_OFFSET = dt.timedelta(hours=14)  # FHIR (ISO 8601 in practice): offsets run from -12:00 to +14:00
+_EARLIEST_DAY, _LATEST_DAY = EARLIEST_TIME.date(), LATEST_TIME.date()
 
 MAX_JSON_DEPTH = 64
 """The deepest nesting of objects and arrays a line (or the manifest) may have. FHIR resources nest a
@@ -90,6 +97,9 @@ _OPENING = (ord("{"), ord("["))
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# A surrogate written out as UTF-8 bytes (CESU-8 style): json.loads decodes bytes with "surrogatepass".
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+_JSON = json.JSONDecoder()
 
 
 class PatientFields(NamedTuple):
@@ -356,15 +366,22 @@ def _parse_json(data: bytes) -> tuple[object, str | None]:
     """(value, None) for one JSON text, or (None, why not) — never raises.
 
     The reasons read after "line(s)": not valid JSON, nested deeper than MAX_JSON_DEPTH, or holding text
-    that is not Unicode (an unpaired ``\\ud800``-style escape, which JSON allows and UTF-8 cannot hold).
+    that is not Unicode (an unpaired ``\\ud800``-style escape, which JSON allows and UTF-8 cannot hold, or
+    such a surrogate written out as bytes, which ``json.loads`` lets through and Arrow would fail on).
     """
     if _nested_too_deep(data):
         return None, f"nested deeper than {MAX_JSON_DEPTH} levels"
     try:
-        value = json.loads(data)
+        if data[:1] == b"{" and data[1:2] not in (b"", b"\0"):
+            # What json.loads does with bytes that its encoding detection takes for UTF-8 (a resource line),
+            # without that detection: it cost more than a tenth of the parse.
+            value = _JSON.decode(data.decode("utf-8", "surrogatepass"))
+        else:
+            value = json.loads(data)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike; also integers of over 4,300 digits
         return None, "not valid JSON"
-    if _SURROGATE_ESCAPE.search(data) and not _is_utf8(json.dumps(value, ensure_ascii=False)):
+    if (_SURROGATE_ESCAPE.search(data) or _RAW_SURROGATE.search(data)) and not _is_utf8(
+            json.dumps(value, ensure_ascii=False)):
         return None, "holding text that is not valid Unicode"
     return value, None
 
@@ -405,12 +422,15 @@ def _read_patients(paths: list[Path], report: ReadReport) -> dict[str, PatientFi
 
 def patient_fields(patient: dict) -> PatientFields:
     """The contract's person columns from a Patient resource."""
-    identifiers = [i for i in _list(patient.get("identifier")) if isinstance(i, dict)]
-    hetu = next((_text(i.get("value")) for i in identifiers if i.get("system") == HETU_SYSTEM), None)
-    mrn = next((_text(i.get("value")) for i in identifiers if i.get("system") == MRN_SYSTEM), None)
+    values: dict[str, str | None] = {}  # system → value of its first identifier
+    for identifier in _list(patient.get("identifier")):
+        system = identifier.get("system") if isinstance(identifier, dict) else None
+        if isinstance(system, str) and system not in values:
+            values[system] = _text(identifier.get("value"))
+    hetu, mrn = values.get(HETU_SYSTEM), values.get(MRN_SYSTEM)
     name = _preferred(patient.get("name"), "official")
     address = _preferred(patient.get("address"), "home")
-    telecom = [_text(t.get("value")) for t in _list(patient.get("telecom")) if isinstance(t, dict)]
+    telecom = [t.get("value") for t in _list(patient.get("telecom")) if isinstance(t, dict)]
     return PatientFields(
         hetu=hetu,
         local_id=mrn or patient["id"],
@@ -459,10 +479,13 @@ def reference_id(reference: object, kind: str) -> str | None:
         return None
     if reference.startswith("urn:uuid:"):
         return reference[len("urn:uuid:"):] or None
-    try:
-        parts = urlsplit(reference).path.split("/")
-    except ValueError:  # not a URL at all (e.g. an unclosed "[" in the host part)
-        return None
+    if _RELATIVE_PATH.match(reference):  # urlsplit would give it back whole as its path, at three times the cost
+        parts = reference.split("/")
+    else:
+        try:
+            parts = urlsplit(reference).path.split("/")
+        except ValueError:  # not a URL at all (e.g. an unclosed "[" in the host part)
+            return None
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
     if len(parts) >= 2 and parts[-2] == kind and parts[-1]:
@@ -478,8 +501,10 @@ def _encounter_batches(export: Export, patients: dict[str, PatientFields],
                        schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     out_schema = pa.schema([f.with_nullable(True) for f in schema]
                            + [pa.field(ROW_NUMBER, pa.int64()), pa.field(ROW_ERRORS, pa.string())])
-    # Column-wise lists, not row dicts: a batch of 65 536 row dicts would cost several times more memory.
-    columns: dict[str, list] = {f.name: [] for f in out_schema}
+    # Rows as tuples in the schema's order, not row dicts (a batch of 65 536 row dicts would cost several times
+    # more memory); each is taken from encounter_row's dict in one C call and turned into columns per batch.
+    in_order = operator.itemgetter(*out_schema.names)
+    rows: list[tuple] = []
     seen: set[str] = set()
     number = 0  # data rows: the non-empty lines of the Encounter files, in order, counted across files
     for path in export.files.get("Encounter", []):
@@ -493,14 +518,12 @@ def _encounter_batches(export: Export, patients: dict[str, PatientFields],
                     report.unreadable_rows.append((number - 1, f"{path.name} line {line_number}: {reason}"))
                     continue
                 seen.add(resource["id"])
-                row = encounter_row(resource, patients, conditions, export.transaction_time, number)
-                for name, values in columns.items():
-                    values.append(row[name])
-                if len(columns[ROW_NUMBER]) >= batch_rows:
-                    yield _batch(columns, out_schema)
-                    columns = {name: [] for name in columns}
-    if columns[ROW_NUMBER]:
-        yield _batch(columns, out_schema)
+                rows.append(in_order(encounter_row(resource, patients, conditions, export.transaction_time, number)))
+                if len(rows) >= batch_rows:
+                    yield _batch(rows, out_schema)
+                    rows = []
+    if rows:
+        yield _batch(rows, out_schema)
     dangling = sum(len(codes) for encounter, codes in conditions.items() if encounter not in seen)
     if dangling:
         report.warnings.append(f"{dangling} Condition(s) reference an Encounter that is not in the export; "
@@ -554,10 +577,9 @@ def encounter_row(encounter: dict, patients: dict[str, PatientFields],
     }
 
 
-def _batch(columns: dict[str, list], schema: pa.Schema) -> pa.RecordBatch:
+def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
     arrays = []
-    for f in schema:
-        values = columns[f.name]
+    for f, values in zip(schema, zip(*rows, strict=True), strict=True):
         if pa.types.is_timestamp(f.type):
             # Whole seconds since the epoch; floor, so that an instant before 1970 is not rounded up.
             values = [None if v is None else math.floor(v.timestamp()) for v in values]
@@ -583,9 +605,10 @@ def _class_code(value: object) -> str | None:
 def _first_code(concept: object) -> str | None:
     """The first coding's code of a CodeableConcept (or of a list of them: the first one)."""
     if isinstance(concept, list):
-        concept = next(iter(concept), None)
-    coding = next(iter(_list(_dict(concept).get("coding"))), None)
-    return _text(_dict(coding).get("code"))
+        concept = concept[0] if concept else None
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    coding = codings[0] if isinstance(codings, list) and codings else None
+    return _text(coding.get("code")) if isinstance(coding, dict) else None
 
 
 def _occupation(participants: object) -> str | None:
@@ -604,13 +627,15 @@ def practitioner_id(participants: object) -> str | None:
     an individual. ``Practitioner/<id>`` (also absolute or versioned) gives ``<id>``; a conditional reference
     ``Practitioner?identifier=<system>|<value>`` (Synthea's bulk exports) gives ``<system>|<value>``; else
     ``individual.identifier`` as ``<system>|<value>``. Pseudonymised on arrival."""
-    people = [_dict(p) for p in _list(participants) if _dict(_dict(p).get("individual"))]
-
-    def is_primary(participant: dict) -> bool:
-        return any(_dict(coding).get("system") == PARTICIPATION_TYPE and _dict(coding).get("code") == "PPRF"
-                   for concept in _list(participant.get("type")) for coding in _list(_dict(concept).get("coding")))
-
-    chosen = next((p for p in people if is_primary(p)), people[0] if people else None)
+    chosen = None
+    for participant in _list(participants):
+        if not _dict(_dict(participant).get("individual")):
+            continue
+        if _is_primary(participant):
+            chosen = participant
+            break
+        if chosen is None:
+            chosen = participant
     if chosen is None:
         return None
     individual = _dict(chosen.get("individual"))
@@ -623,6 +648,14 @@ def practitioner_id(participants: object) -> str | None:
     identifier = _dict(individual.get("identifier"))
     value = _text(identifier.get("value"))
     return f"{_text(identifier.get('system')) or ''}|{value}" if value else None
+
+
+def _is_primary(participant: dict) -> bool:
+    for concept in _list(participant.get("type")):
+        for coding in _list(_dict(concept).get("coding")):
+            if isinstance(coding, dict) and coding.get("system") == PARTICIPATION_TYPE and coding.get("code") == "PPRF":
+                return True
+    return False
 
 
 def _extension_value(resource: dict, url: str, kind: str) -> object:
@@ -639,6 +672,7 @@ def _typed_instant(column: str, value: object, errors: list[str]) -> dt.datetime
     return parsed
 
 
+@functools.lru_cache(maxsize=4096)  # appointments share their times: a county day has ~30 distinct starts
 def _instant(value: str) -> dt.datetime | None:
     """A FHIR dateTime with a time and an offset, e.g. ``2026-10-01T08:30:00+03:00``; None otherwise."""
     if not _INSTANT.match(value):
@@ -657,7 +691,7 @@ def _typed_date(column: str, value: str | None, errors: list[str]) -> dt.date | 
     if value is None:
         return None
     try:
-        if _DATE.match(value) and EARLIEST_TIME.date() <= (day := dt.date.fromisoformat(value)) <= LATEST_TIME.date():
+        if _DATE.match(value) and _EARLIEST_DAY <= (day := dt.date.fromisoformat(value)) <= _LATEST_DAY:
             return day
     except ValueError:
         pass
@@ -668,12 +702,15 @@ def _typed_date(column: str, value: str | None, errors: list[str]) -> dt.date | 
 # --- small helpers for loosely shaped JSON -----------------------------------------------------------------
 
 
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []
+_NOTHING: Mapping = MappingProxyType({})  # (shared, read-only: these run a few million times per county day)
 
 
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
+def _list(value: object) -> Sequence:
+    return value if isinstance(value, list) else ()
+
+
+def _dict(value: object) -> Mapping:
+    return value if isinstance(value, dict) else _NOTHING
 
 
 def _text(value: object) -> str | None:
@@ -682,14 +719,21 @@ def _text(value: object) -> str | None:
 
 
 def _join(values: object, separator: str) -> str | None:
-    parts = [v for v in (_text(x) for x in _list(values) if x is not None) if v]
+    """The non-empty strings among ``values`` joined (others skipped, as :func:`_text` would not take them)."""
+    parts = [x for x in _list(values) if isinstance(x, str) and x.strip()]
     return separator.join(parts) or None
 
 
-def _preferred(values: object, use: str) -> dict:
+def _preferred(values: object, use: str) -> Mapping:
     """The element with ``use`` (e.g. the official name, the home address), else the first one."""
-    items = [v for v in _list(values) if isinstance(v, dict)]
-    return next((v for v in items if v.get("use") == use), next(iter(items), {}))
+    first = None
+    for value in _list(values):
+        if isinstance(value, dict):
+            if value.get("use") == use:
+                return value
+            if first is None:
+                first = value
+    return _NOTHING if first is None else first
 
 
 __all__ = ["FhirBulkExport", "open_export", "read_export", "reference_id"]
