@@ -33,7 +33,7 @@ from tesoma.steps.context import context as _context
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 8
+DEFAULT_BATCH_SIZE = 16
 """Delivery dates per batch in a history run: big enough that start-up and commits are paid rarely, small
 enough that a failed batch is quick to run again and a month still spreads over a few workers."""
 
