@@ -642,6 +642,19 @@ def _fresh_root(deliveries, root) -> None:
         shutil.copytree(deliveries / "sources", root / "sources")
 
 
+def _remove_archive(root) -> int:
+    """Remove ``root``'s raw/ and staging/ folders; returns the bytes they held."""
+    import shutil
+
+    freed = 0
+    for name in ("raw", "staging"):
+        folder = root / name
+        if folder.is_dir():
+            freed += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+    return freed
+
+
 def backfill_floor(feeds: list[str], first: dt.date, last: dt.date, echo=print) -> dict:
     """The floor: the deliveries processed by the pipeline's own code in this one process, no scheduler —
     ``tesoma run --from … --to …`` (:func:`tesoma.steps.process_range`: what the ``<feed>_history`` runs do,
@@ -916,6 +929,11 @@ def backfill(base=None, *, residents: int = COUNTY_RESIDENTS, months: int = COUN
             air = backfill_airflow(root, feeds, first, last, key=key, ledger_url=airflow_ledger, echo=echo)
             air_ledger = _ledger_figures(airflow_ledger, feeds, first, last)
             end = end_of_run_costs(root, airflow_ledger, feeds, echo)
+        # Room for the floor's root: the Airflow root's archive (raw/: a copy of every delivery, ~16 GiB at
+        # county scale) is measured and no longer needed; its warehouse and ledger stay for a look.
+        freed = _remove_archive(root)
+        if freed:
+            echo(f"  removed the Airflow root's raw/ archive ({freed / 2**30:.1f} GiB) to make room for the floor's")
         floor_root = folder / "floor" / "data"
         _fresh_root(folder / "deliveries", floor_root)
         with environment(TESOMA_DATA_ROOT=str(floor_root), TESOMA_LEDGER_URL=floor_ledger, **common):
