@@ -160,7 +160,23 @@ _MANIFEST_VERSION = 1
 _RENDER_BATCH = 200  # results held by GX at once while rendering (a first build may render thousands)
 
 
-def build(settings: Settings, force: bool = False) -> Path:
+PAGES_PER_BUILD = 200
+"""Result pages GX renders in one build at most (~50 ms each: ~10 s). A backfill records thousands of results
+in minutes; the rest wait, newest and failed first, for the next builds — or are rendered the moment someone
+opens them (:func:`render_delivery`, the Airflow plugin's delivery page). ``TESOMA_DATA_DOCS_PAGES_PER_BUILD``
+sets another budget (0: none)."""
+
+
+def pages_per_build() -> int | None:
+    value = os.environ.get("TESOMA_DATA_DOCS_PAGES_PER_BUILD")
+    if value is None or not value.strip():
+        return PAGES_PER_BUILD
+    if not value.strip().isdigit():
+        raise ValueError(f"TESOMA_DATA_DOCS_PAGES_PER_BUILD={value!r}: give a whole number of pages (0: no limit)")
+    return int(value) or None
+
+
+def build(settings: Settings, force: bool = False, max_pages: int | None = -1) -> Path:
     """Bring the Data Docs site up to date with the recorded results; returns its ``index.html``.
 
     The work is in proportion to what changed since the last build, not to the history:
@@ -177,17 +193,44 @@ def build(settings: Settings, force: bool = False) -> Path:
     When nothing changed, only the folders are listed and stat'ed: GX is not imported. ``force`` also
     re-renders any page missing from the site, removes pages no result has, and rewrites the index; it
     does not render existing pages again.
+
+    At most ``max_pages`` result pages are rendered (default :func:`pages_per_build`; None: every one; with
+    ``force`` every one): the others are listed in the index at once, marked "page on request", and
+    rendered by the next builds, failed and newest first, or when opened (:func:`render_delivery`).
     """
+    if max_pages == -1:
+        max_pages = None if force else pages_per_build()
     site = site_dir(settings)
     site.mkdir(parents=True, exist_ok=True)
     # Two builds may meet (the catalog DAG after a publish, a feed run's report after a rejection): one at a
     # time, the second then finds the site up to date.
     with (site / ".build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build(settings, site, force)
+        return _build(settings, site, force, max_pages)
 
 
-def _build(settings: Settings, site: Path, force: bool) -> Path:
+def render_delivery(settings: Settings, delivery_id: str) -> int:
+    """Render the pages of ``delivery_id``'s results that wait for their turn (:data:`PAGES_PER_BUILD`), now;
+    returns how many were rendered (0 when none waits, e.g. they are rendered already or not recorded)."""
+    site = site_dir(settings)
+    with (site / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = _load_manifest(site / MANIFEST)
+        recorded = (manifest or {}).get("deliveries", {}).get(delivery_id)
+        if recorded is None:
+            return 0
+        folder = validations_dir(settings)
+        waiting = [(delivery_id, folder / delivery_id / f"{suite}.json", entry)
+                   for suite, entry in recorded["results"].items() if entry.get("deferred")]
+        if not waiting:
+            return 0
+        rendered = _render(site, waiting, {}, manifest["deliveries"], manifest)
+        _write_index(site / "index.html", manifest["deliveries"], manifest["suites"])
+        _write_atomically(site / MANIFEST, json.dumps(manifest, separators=(",", ":"), sort_keys=True))
+        return rendered
+
+
+def _build(settings: Settings, site: Path, force: bool, max_pages: int | None) -> Path:
     index, state_file = site / "index.html", site / BUILD_STATE
     stamps = _folder_stamps(validations_dir(settings))
     state = _digest(stamps)
@@ -231,14 +274,30 @@ def _build(settings: Settings, site: Path, force: bool) -> Path:
     removed += _remove_pages(site, [manifest["suites"].pop(name)["page"] for name in list(manifest["suites"])
                                     if name not in with_results])
     suites = _suites_to_render(site, folder, deliveries, manifest["suites"], force)
+    pending = _in_turn(pending, deliveries, folder)
+    later = pending[max_pages:] if max_pages is not None else []
+    pending = pending[:max_pages] if max_pages is not None else pending
+    for _, _, entry in later:
+        entry["deferred"] = True  # listed now, its page on request or in a later build
     rendered = _render(site, pending, suites, deliveries, manifest) if pending or suites else 0
 
     _write_index(index, deliveries, manifest["suites"])
     _write_atomically(site / MANIFEST, json.dumps(manifest, separators=(",", ":"), sort_keys=True))
     state_file.write_text(state)
-    log.info("data docs: %d pages rendered, %d removed; the index lists %d results", rendered, removed,
-             sum(len(d["results"]) for d in deliveries.values()))
+    log.info("data docs: %d pages rendered, %d removed, %d waiting; the index lists %d results", rendered, removed,
+             len(later), sum(len(d["results"]) for d in deliveries.values()))
     return index
+
+
+def _in_turn(pending: list[tuple[str, Path, dict]], deliveries: dict, folder: Path) -> list[tuple[str, Path, dict]]:
+    """The pages to render, with those deferred by earlier builds, in the order they are wanted: failed
+    results first (what an engineer opens), then the newest."""
+    seen = {entry["page"] for _, _, entry in pending}
+    waiting = [(delivery, folder / delivery / f"{suite}.json", entry)
+               for delivery, recorded in deliveries.items() for suite, entry in recorded["results"].items()
+               if entry.get("deferred") and entry["page"] not in seen]
+    ordered = sorted(pending + waiting, key=lambda p: p[2]["run_time"], reverse=True)
+    return sorted(ordered, key=lambda p: bool(p[2]["success"]))  # (stable: newest first within each)
 
 
 def _entry(document: dict) -> dict:
@@ -345,6 +404,7 @@ def _render(site: Path, pending: list[tuple[str, Path, dict]], suites: dict[str,
                     log.warning("data docs: no page rendered for suite %s; tried again next build", name)
                     del manifest["suites"][name]
             for delivery, path, entry in batch:
+                entry.pop("deferred", None)
                 waiting[delivery] -= 1
                 if not (site / entry["page"]).exists():  # GX logs a page it could not render and goes on
                     log.warning("data docs: no page rendered for %s of %s; tried again next build",
@@ -386,6 +446,14 @@ def _sweep(site: Path, kept: set[str]) -> int:
     return _remove_pages(site, [page for page in stray if page not in kept])
 
 
+def _link(entry: dict) -> str:
+    """A result's page; one not rendered yet: the Airflow plugin's delivery page, which renders it on request
+    (the site is served at ``<prefix>/data-docs/``, the delivery pages at ``<prefix>/deliveries/``)."""
+    if entry.get("deferred"):
+        return f"../deliveries/{urllib.parse.quote(entry['batch'])}/data-docs"
+    return urllib.parse.quote(entry["page"])
+
+
 def _write_index(index: Path, deliveries: dict, suites: dict) -> None:
     """The site's index: the suites, then every result, newest first — a static table that reads offline."""
     entries = sorted((e for d in deliveries.values() for e in d["results"].values()),
@@ -405,7 +473,7 @@ def _write_index(index: Path, deliveries: dict, suites: dict) -> None:
         f"<tr><td>{status[bool(e['success'])]}</td>"
         f"<td>{e['run_time'][:4]}-{e['run_time'][4:6]}-{e['run_time'][6:8]} {e['run_time'][9:11]}:"
         f"{e['run_time'][11:13]}:{e['run_time'][13:15]} UTC</td><td>{esc(e['asset'])}</td><td>{esc(e['suite'])}</td>"
-        f'<td><a href="{esc(urllib.parse.quote(e["page"]))}">{esc(e["batch"])}</a></td>'
+        f'<td><a href="{esc(_link(e))}">{esc(e["batch"])}</a>{" (page on request)" if e.get("deferred") else ""}</td>'
         f"<td>{e['passed']} of {e['evaluated']}</td></tr>\n"
         for e in entries)
     _write_atomically(index, (

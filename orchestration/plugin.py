@@ -70,8 +70,12 @@ def create_app():
 
     @app.get("/deliveries/{delivery_id}/data-docs", response_class=HTMLResponse)
     def data_docs(delivery_id: str):
+        from expectations.data_docs import render_delivery
+
         site = site_dir(settings())
-        pages = data_docs_pages(site, checked(delivery_id))
+        checked(delivery_id)
+        render_delivery(settings(), delivery_id)  # pages a busy build left for later are rendered on request
+        pages = data_docs_pages(site, delivery_id)
         if len(pages) == 1:
             return RedirectResponse(f"{URL_PREFIX}/data-docs/{pages[0].relative_to(site).as_posix()}")
         if not pages:

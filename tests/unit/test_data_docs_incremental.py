@@ -157,3 +157,33 @@ def test_a_build_stopped_between_batches_is_finished_by_the_next(data_root, vali
     assert [p.name for p in pages] == [f"{A}.html", f"{B}.html", f"{C}.html"]
     for page in pages:
         assert data_docs.OFFLINE_MARK in page.read_text(encoding="utf-8"), page.name
+
+
+def test_a_build_renders_at_most_its_budget_and_the_rest_on_request(data_root, validation, monkeypatch):
+    monkeypatch.setenv("TESOMA_DATA_DOCS_PAGES_PER_BUILD", "2")
+    for delivery in (A, B, C):
+        record(delivery, validation)
+    index = data_docs.build(settings())
+    site = index.parent
+    # the two newest got their pages; the third is listed at once, its page on request
+    assert len(results_pages(site)) == 2
+    assert listed(index) == [B, C]
+    text = index.read_text(encoding="utf-8")
+    assert f'href="../deliveries/{A}/data-docs">{A}</a> (page on request)' in text
+
+    # opening it renders it (the Airflow plugin's delivery page calls this)
+    assert data_docs.render_delivery(settings(), A) == 1
+    assert len(results_pages(site)) == 3 and listed(index) == [A, B, C]
+    assert data_docs.render_delivery(settings(), A) == 0  # nothing waits any more
+
+    # a waiting page is rendered by a later build too: failed and newest first, within the budget
+    record(D, validation)
+    monkeypatch.setenv("TESOMA_DATA_DOCS_PAGES_PER_BUILD", "0")  # 0: no limit
+    data_docs.build(settings())
+    assert len(results_pages(site)) == 4
+
+
+def test_the_budget_setting_says_what_is_wrong(monkeypatch):
+    monkeypatch.setenv("TESOMA_DATA_DOCS_PAGES_PER_BUILD", "many")
+    with pytest.raises(ValueError, match="whole number of pages"):
+        data_docs.pages_per_build()
