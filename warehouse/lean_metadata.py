@@ -61,7 +61,16 @@ def lean_sql_catalog(name: str, **properties):
     from pyiceberg.table import StagedTable, Table
     from pyiceberg.table.locations import load_location_provider
 
+    from warehouse.engines import engine_for, shared
+
     class _LeanSqlCatalog(SqlCatalog):
+        def __init__(self, name: str, **props):
+            super().__init__(name, **props)
+            uri = props.get("uri", "")
+            if shared(uri):  # one pool per process for a server catalog (warehouse.engines), not one per open
+                self.engine.dispose()
+                self.engine = engine_for(uri)
+
         def _convert_orm_to_iceberg(self, orm_table):
             location = orm_table.metadata_location
             metadata = _PARSED.get(location)

@@ -309,8 +309,11 @@ class Ledger:
     """Thin access layer; every write is its own transaction so a crash never leaves half a record."""
 
     def __init__(self, url: str):
+        from warehouse.engines import engine_for
+
         # SQLite: a publish holds the write lock for a second or two (warehouse.states); wait, do not fail.
-        self.engine = sa.create_engine(url, connect_args={"timeout": 120} if url.startswith("sqlite") else {})
+        # A server database: one engine per process (warehouse.engines), not a pool per Ledger.
+        self.engine = engine_for(url, connect_args={"timeout": 120} if url.startswith("sqlite") else {})
         prepare_schema(self.engine, url)
 
     def record_landed(self, *, partner: str, feed: str, delivery_date: dt.date, sequence: int,

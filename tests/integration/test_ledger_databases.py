@@ -11,6 +11,10 @@ import sqlalchemy as sa
 from tests.conftest import require_service
 from warehouse.ledger import Ledger, metadata
 
+# Every test here drops and creates the ledger's tables in the servers' shared `test` database: two at once
+# (pytest -n 2) raced — one test's CREATE met the other's table. One worker runs them all, one at a time.
+pytestmark = pytest.mark.xdist_group("ledger_databases")
+
 
 def _urls():
     return [
