@@ -54,7 +54,7 @@ def publish_batch(delivery_ids: Sequence[str], s: Settings | None = None) -> lis
     """
     from tesoma.feeds import pipeline
     from warehouse import iceberg, states
-    from warehouse.ledger import VALIDATED, _delivery, newest, precedence
+    from warehouse.ledger import _delivery
 
     ids = list(dict.fromkeys(delivery_ids))
     if not ids:
@@ -67,50 +67,63 @@ def publish_batch(delivery_ids: Sequence[str], s: Settings | None = None) -> lis
         siblings: dict[tuple, list] = {}
         for row in session.deliveries_of({(d.feed, d.partner, d.delivery_date) for d in batch.values()}):
             siblings.setdefault((row["feed"], row["partner"], row["delivery_date"]), []).append(_delivery(row))
-        results: dict[str, dict] = {}
-        winners, taken = [], set()
-        for d in batch.values():
-            counts = newest(siblings[(d.feed, d.partner, d.delivery_date)])
-            if d.state == "rejected":
-                results[d.delivery_id] = {"delivery_id": d.delivery_id, "state": "rejected", "rows_published": 0}
-                # A correction rejected after it displaced the date's valid delivery: that one is put back.
-                if counts.state in ("staged", "superseded") and counts.delivery_id not in taken \
-                        and _is_staged(layout, counts, pipeline):
-                    winners.append(counts)
-                    taken.add(counts.delivery_id)
-                    results[d.delivery_id]["restored"] = counts.delivery_id
-            elif counts.state in VALIDATED and precedence(counts) > precedence(d):
-                session.set_delivery(d.delivery_id, state="superseded", rows_published=0)
-                results[d.delivery_id] = {"delivery_id": d.delivery_id, "state": "superseded", "rows_published": 0}
-            elif d.delivery_id not in taken:
-                winners.append(d)
-                taken.add(d.delivery_id)
+        results, winners = _decide(session, layout, batch, siblings, pipeline)
         snapshots = _commit(session, layout, _changes(layout, winners, pipeline))
         committed = [d.delivery_id for d in winners]
         state = session.advance(snapshots, _batch_name(committed))
-        for d in winners:
-            for older in siblings[(d.feed, d.partner, d.delivery_date)]:
-                if older.delivery_id != d.delivery_id and older.state in ("published", "staged"):
-                    session.set_delivery(older.delivery_id, state="superseded", rows_published=0)
-                    if older.delivery_id in results:
-                        results[older.delivery_id].update(state="superseded", rows_published=0)
-            rows = d.rows_read - d.rows_quarantined
-            session.set_delivery(d.delivery_id, state="published", rows_published=rows)
-            published = {"delivery_id": d.delivery_id, "state": "published", "rows_published": rows,
-                         "partner": d.partner, "delivery_date": d.delivery_date.isoformat(),
-                         "warehouse_state": state.state_id}
-            if d.delivery_id in batch:
-                results[d.delivery_id] = published
-            for r in results.values():  # a restored delivery: its rejected correction's result says where
-                if r.get("restored") == d.delivery_id:
-                    r.update(partner=d.partner, delivery_date=d.delivery_date.isoformat(),
-                             warehouse_state=state.state_id)
+        _record_published(session, winners, siblings, batch, results, state)
     if winners:
         log.info("published a batch of %d delivery(ies) into %s (warehouse state %s); %d superseded, %d rejected",
                  len(winners), ", ".join(sorted(snapshots)) or "no changed table", state.state_id,
                  sum(r["state"] == "superseded" for r in results.values()),
                  sum(r["state"] == "rejected" for r in results.values()))
     return [results[d] for d in ids]
+
+
+def _decide(session, layout, batch: dict, siblings: dict, pipeline) -> tuple[dict[str, dict], list]:
+    """Each delivery's fate, as publishing them one by one would decide it: a rejected one's result (and the
+    date's valid delivery to put back, if a correction rejected since had displaced it), a superseded
+    one's (recorded now), and the winners to commit, each once."""
+    from warehouse.ledger import VALIDATED, newest, precedence
+
+    results: dict[str, dict] = {}
+    winners, taken = [], set()
+    for d in batch.values():
+        counts = newest(siblings[(d.feed, d.partner, d.delivery_date)])
+        if d.state == "rejected":
+            results[d.delivery_id] = {"delivery_id": d.delivery_id, "state": "rejected", "rows_published": 0}
+            if counts.state in ("staged", "superseded") and counts.delivery_id not in taken \
+                    and _is_staged(layout, counts, pipeline):
+                winners.append(counts)
+                taken.add(counts.delivery_id)
+                results[d.delivery_id]["restored"] = counts.delivery_id
+        elif counts.state in VALIDATED and precedence(counts) > precedence(d):
+            session.set_delivery(d.delivery_id, state="superseded", rows_published=0)
+            results[d.delivery_id] = {"delivery_id": d.delivery_id, "state": "superseded", "rows_published": 0}
+        elif d.delivery_id not in taken:
+            winners.append(d)
+            taken.add(d.delivery_id)
+    return results, winners
+
+
+def _record_published(session, winners: list, siblings: dict, batch: dict, results: dict[str, dict], state) -> None:
+    """In the ledger transaction: each winner published, the older deliveries of its date superseded; the
+    results say so (a restored delivery's in its rejected correction's result)."""
+    for d in winners:
+        for older in siblings[(d.feed, d.partner, d.delivery_date)]:
+            if older.delivery_id != d.delivery_id and older.state in ("published", "staged"):
+                session.set_delivery(older.delivery_id, state="superseded", rows_published=0)
+                if older.delivery_id in results:
+                    results[older.delivery_id].update(state="superseded", rows_published=0)
+        rows = d.rows_read - d.rows_quarantined
+        session.set_delivery(d.delivery_id, state="published", rows_published=rows)
+        if d.delivery_id in batch:
+            results[d.delivery_id] = {"delivery_id": d.delivery_id, "state": "published", "rows_published": rows,
+                                      "partner": d.partner, "delivery_date": d.delivery_date.isoformat(),
+                                      "warehouse_state": state.state_id}
+        for r in results.values():
+            if r.get("restored") == d.delivery_id:
+                r.update(partner=d.partner, delivery_date=d.delivery_date.isoformat(), warehouse_state=state.state_id)
 
 
 def _is_staged(layout, d, pipeline) -> bool:

@@ -38,12 +38,13 @@ def process_all(feed: str, s: Settings | None = None) -> list[dict]:
 
 
 def process_range(feeds: list[str], first: dt.date, last: dt.date, s: Settings | None = None,
-                  progress=None) -> dict:
+                  progress=None, refresh: bool = True) -> dict:
     """Every delivery of ``feeds`` with a delivery date from ``first`` to ``last`` (both included), in one
     process without a scheduler: what the feeds' history DAGs do (dags/history.py), month by month, each
     month's delivery dates in batches through :func:`tesoma.steps.process_batch` (one warehouse commit per
     batch), then one catalog refresh. Deliveries already published or superseded are skipped, so running it
-    again changes nothing. ``progress`` (e.g. ``print``) gets a line per feed and month.
+    again changes nothing. ``progress`` (e.g. ``print``) gets a line per feed and month; ``refresh=False``
+    leaves the catalog refresh to the caller.
 
     Returns the counts over every batch (``deliveries``, ``published``, ``rejected`` …), ``batches`` and
     ``seconds`` (processing; the catalog refresh is ``catalog_seconds``).
@@ -68,7 +69,8 @@ def process_range(feeds: list[str], first: dt.date, last: dt.date, s: Settings |
                 progress(f"{feed} {month:%Y-%m}: {totals['deliveries'] - done_before} delivery(ies); "
                          f"{totals['deliveries']} in {elapsed:.1f} s ({totals['deliveries'] / elapsed:.2f}/s)")
     processed = time.perf_counter() - started
-    refresh_catalog(s)
+    if refresh:
+        refresh_catalog(s)
     return {**totals, "seconds": round(processed, 3),
             "catalog_seconds": round(time.perf_counter() - started - processed, 3)}
 

@@ -14,6 +14,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 QUESTIONS = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
 
 
+# One worker runs them all: the module's warehouse is built once, not once per worker (~30 s each).
+pytestmark = pytest.mark.xdist_group("analyst_questions")
+
 @pytest.fixture(scope="module")
 def warehouse_root(tmp_path_factory):
     from tests.conftest import processed_warehouse

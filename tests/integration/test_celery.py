@@ -7,11 +7,11 @@ worker, see ``orchestration.stack.worker_hostname``); and the warehouse the work
 LocalExecutor's code path builds: per table the same rows (a digest of every row, whatever the files and
 commits), and a ledger with the same deliveries (ids, content SHA-256, state, row accounting).
 
-The reference side does not start a second Airflow: ``tesoma.steps.runs.process_date`` per feed and date —
-what the daily DAG's tasks call, one delivery date and one commit at a time — in a second data root with
-a copy of the same deliveries and the same pseudonym key, run in a thread while the Celery stack starts.
-The Celery side runs ``<feed>_history`` (batches of dates, one commit per batch): a different batching
-of the same code must give the same warehouse.
+The reference side does not start a second Airflow: ``tesoma.steps.runs.process_range`` (``tesoma run
+--from … --to …``: the history DAGs' months and batches in one process, what the LocalExecutor's tasks call)
+in a second data root with a copy of the same deliveries and the same pseudonym key, run in a thread while
+the Celery stack starts. The Celery side runs ``<feed>_history`` on two workers, its batches' tasks wherever
+Celery sends them: the same warehouse must come out.
 
 Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379: skipped when either is down, failed under
 CI=true. Creates its own databases (dropped at the end) and uses a Redis database number free at the
@@ -65,16 +65,14 @@ def delivery_months(root: Path) -> dict[str, list[dt.date]]:
 
 
 def process_without_airflow(root: Path) -> int:
-    """Every feed and delivery date in ``root``'s landing/, as the daily DAG's tasks process them; the
-    TESOMA_* variables must point at ``root``. Returns the number of deliveries."""
-    from tesoma.steps.runs import process_date
+    """Every feed's deliveries in ``root``'s landing/, processed in this process as ``tesoma run --from …
+    --to …`` does (the history DAGs' months and batches, without a scheduler); the TESOMA_* variables must
+    point at ``root``. Returns the number of deliveries."""
+    from tesoma.steps.runs import process_range
 
     landing = Layout(root).landing
-    done = 0
-    for feed in carried():
-        for day in sorted({f.delivery_date for f in connector_for(feed).discover_all(landing)}):
-            done += len(process_date(feed, day))
-    return done
+    days = sorted({f.delivery_date for feed in carried() for f in connector_for(feed).discover_all(landing)})
+    return process_range(list(carried()), days[0], days[-1]).get("deliveries", 0)
 
 
 def table_digest(root: Path, table: str, ledger_url: str | None) -> tuple[int, list[str], str]:

@@ -37,7 +37,7 @@ def test_the_steps_import_neither_airflow_nor_the_synthetic_data_maker():
 def test_ingest_reads_as_its_list_of_stages():
     from tesoma.steps import stages
 
-    for name in ("read", "account", "check_contract", "pseudonymise", "harmonise", "stage", "record", "judge"):
+    for name in ("read", "account", "check_contracts", "pseudonymise", "harmonise", "stage", "record", "judge"):
         assert callable(getattr(stages, name)), name
 
 

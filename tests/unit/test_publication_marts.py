@@ -14,7 +14,8 @@ import datetime as dt
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = pytest.mark.e2e
+# One worker runs them all: the published warehouse is built once, not once per worker (~30 s each).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("publication_marts")]
 
 MONTH = dt.date(2026, 10, 1)
 
