@@ -25,7 +25,7 @@ demo: setup
 ## test: lint, then the whole test suite in two workers (tests on the shared databases and Airflow stacks
 ## run one after another in one of them: tests/conftest.py)
 test: setup lint test-deps
-	$(UV) run --frozen pytest -n 2 --dist loadgroup
+	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 # System programs some tests drive, as `command:Debian packages`: docker-compose (v1) validates
 # docker-compose.yml without a Docker engine; chromium renders the Airflow UI for the screenshot test (the

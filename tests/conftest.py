@@ -49,9 +49,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) the tests that use the shared services
-    (PostgreSQL's and MariaDB's ``test`` databases, Airflow stacks) run one after another in one worker, so
-    they never meet in a database; everything else is spread over both workers beside them."""
+    """Mark the tests that use the shared services (PostgreSQL's and MariaDB's ``test`` databases, Airflow
+    stacks) with ``xdist_group("services")``, for a ``--dist loadgroup`` run.
+
+    ``make test`` runs ``pytest -n 2 --dist loadfile`` instead: with pytest 9, xdist 3.8's loadgroup does not
+    group at all (it renames ``item._nodeid``, which pytest 9 no longer reads; measured: the tests of one
+    group ran on both workers, and module fixtures were built once per worker). By file, a module's tests
+    and fixtures stay on one worker, one test after another; the service tests of different files use their
+    own temporary databases, free ports and Redis numbers."""
     for item in items:
         uses_services = {"postgres_url", "mariadb_url"} & set(getattr(item, "fixturenames", ()))
         if "tests/integration/" in item.nodeid or item.get_closest_marker("integration") or uses_services:
