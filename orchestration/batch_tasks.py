@@ -40,15 +40,10 @@ def batch_pool() -> str:
 
 
 def batch_size() -> int:
-    """Delivery dates per batch: ``TESOMA_BATCH_DATES``, else ``tesoma.steps.batches.DEFAULT_BATCH_SIZE``."""
-    value = os.environ.get("TESOMA_BATCH_DATES")
-    if not value:
-        from tesoma.steps.batches import DEFAULT_BATCH_SIZE
+    """Delivery dates per batch (:func:`tesoma.steps.batches.batch_size`: ``TESOMA_BATCH_DATES`` or the default)."""
+    from tesoma.steps.batches import batch_size as configured
 
-        return DEFAULT_BATCH_SIZE
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"TESOMA_BATCH_DATES={value!r}: give a whole number of dates per batch, at least 1")
-    return int(value)
+    return configured()
 
 
 def month_of(context: Any) -> dt.date:

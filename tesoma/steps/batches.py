@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import resource
 import time
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,17 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 16
 """Delivery dates per batch in a history run: big enough that start-up and commits are paid rarely, small
 enough that a failed batch is quick to run again and a month still spreads over a few workers."""
+
+def batch_size() -> int:
+    """Delivery dates per batch: ``TESOMA_BATCH_DATES``, else :data:`DEFAULT_BATCH_SIZE` (the history DAGs'
+    tasks and ``tesoma run --from … --to …`` alike)."""
+    value = os.environ.get("TESOMA_BATCH_DATES")
+    if not value:
+        return DEFAULT_BATCH_SIZE
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"TESOMA_BATCH_DATES={value!r}: give a whole number of dates per batch, at least 1")
+    return int(value)
+
 
 DONE = ("published", "superseded")
 """Deliveries in these states are not ingested or published again by :func:`process_batch` (unless
@@ -67,7 +79,7 @@ def publish_batch(delivery_ids: Sequence[str], s: Settings | None = None) -> lis
         siblings: dict[tuple, list] = {}
         for row in session.deliveries_of({(d.feed, d.partner, d.delivery_date) for d in batch.values()}):
             siblings.setdefault((row["feed"], row["partner"], row["delivery_date"]), []).append(_delivery(row))
-        results, winners = _decide(session, layout, batch, siblings, pipeline)
+        results, winners = _decide(session, layout, batch, siblings)
         snapshots = _commit(session, layout, _changes(layout, winners, pipeline))
         committed = [d.delivery_id for d in winners]
         state = session.advance(snapshots, _batch_name(committed))
@@ -80,10 +92,11 @@ def publish_batch(delivery_ids: Sequence[str], s: Settings | None = None) -> lis
     return [results[d] for d in ids]
 
 
-def _decide(session, layout, batch: dict, siblings: dict, pipeline) -> tuple[dict[str, dict], list]:
+def _decide(session, layout, batch: dict, siblings: dict) -> tuple[dict[str, dict], list]:
     """Each delivery's fate, as publishing them one by one would decide it: a rejected one's result (and the
     date's valid delivery to put back, if a correction rejected since had displaced it), a superseded
     one's (recorded now), and the winners to commit, each once."""
+    from tesoma.steps.publishing import can_put_back
     from warehouse.ledger import VALIDATED, newest, precedence
 
     results: dict[str, dict] = {}
@@ -93,7 +106,7 @@ def _decide(session, layout, batch: dict, siblings: dict, pipeline) -> tuple[dic
         if d.state == "rejected":
             results[d.delivery_id] = {"delivery_id": d.delivery_id, "state": "rejected", "rows_published": 0}
             if counts.state in ("staged", "superseded") and counts.delivery_id not in taken \
-                    and _is_staged(layout, counts, pipeline):
+                    and can_put_back(layout, counts):
                 winners.append(counts)
                 taken.add(counts.delivery_id)
                 results[d.delivery_id]["restored"] = counts.delivery_id
@@ -124,16 +137,6 @@ def _record_published(session, winners: list, siblings: dict, batch: dict, resul
         for r in results.values():
             if r.get("restored") == d.delivery_id:
                 r.update(partner=d.partner, delivery_date=d.delivery_date.isoformat(), warehouse_state=state.state_id)
-
-
-def _is_staged(layout, d, pipeline) -> bool:
-    """Whether every table of ``d`` has its staged file (a delivery to put back must; else it waits for an
-    ingest of its own, as :func:`tesoma.steps.publish` says)."""
-    staged = all(layout.staging_file(t, d.delivery_id).exists() for t in pipeline(d.feed).tables)
-    if not staged:
-        log.warning("%s counts again for its date but has nothing staged: ingest it again (tesoma reprocess) to "
-                    "put it back", d.delivery_id)
-    return staged
 
 
 def _commit(session, layout, changes: dict[str, list]) -> dict[str, int | None]:

@@ -76,16 +76,23 @@ def _put_in_place(session: states.Publishing, layout, delivery: Delivery,
     return state, rows
 
 
+def can_put_back(layout, d: Delivery) -> bool:
+    """Whether a delivery that counts again for its date (its correction rejected since) has every table's
+    staged file to be put back with; if not, it waits for an ingest of its own, and the log says so."""
+    staged = all(layout.staging_file(t, d.delivery_id).exists() for t in pipeline(d.feed).tables)
+    if not staged:
+        log.warning("%s counts again for its date but has nothing staged: ingest it again (tesoma reprocess) to "
+                    "put it back", d.delivery_id)
+    return staged
+
+
 def _rejected(session: states.Publishing, layout, delivery: Delivery, counts: Delivery,
               siblings: list[Delivery]) -> dict:
     """A rejected delivery's publish: nothing of it; the date's valid delivery put back if it is not in place."""
     result = {"delivery_id": delivery.delivery_id, "state": "rejected", "rows_published": 0}
     if counts.state not in ("staged", "superseded"):
         return result  # already published, or nothing valid for the date
-    missing = [t for t in pipeline(counts.feed).tables if not layout.staging_file(t, counts.delivery_id).exists()]
-    if missing:
-        log.warning("%s rejected; %s of the same date counts again but has nothing staged: ingest it again "
-                    "(tesoma reprocess) to put it back", delivery.delivery_id, counts.delivery_id)
+    if not can_put_back(layout, counts):
         return result
     state, rows = _put_in_place(session, layout, counts, siblings)
     log.info("%s rejected; %s of the same date put back: %d rows (warehouse state %s)", delivery.delivery_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
 from tesoma.config import Settings
 from tesoma.feeds import connector_for
@@ -51,13 +50,14 @@ def process_range(feeds: list[str], first: dt.date, last: dt.date, s: Settings |
     """
     import time
 
-    from tesoma.steps.batches import DEFAULT_BATCH_SIZE, batches_of, delivery_dates, process_batch
+    from scorecard.months import months_between
+    from tesoma.steps.batches import batch_size, batches_of, delivery_dates, process_batch
 
-    size = int(os.environ.get("TESOMA_BATCH_DATES") or DEFAULT_BATCH_SIZE)
+    size = batch_size()
     started = time.perf_counter()
     totals: dict[str, int] = {"batches": 0}
     for feed in feeds:
-        for month in _months(first, last):
+        for month in months_between(first, last):
             done_before = totals.get("deliveries", 0)
             for batch in batches_of(delivery_dates(feed, month, s, within=(first, last)), size):
                 result = process_batch(feed, batch, s)
@@ -73,14 +73,6 @@ def process_range(feeds: list[str], first: dt.date, last: dt.date, s: Settings |
         refresh_catalog(s)
     return {**totals, "seconds": round(processed, 3),
             "catalog_seconds": round(time.perf_counter() - started - processed, 3)}
-
-
-def _months(first: dt.date, last: dt.date) -> list[dt.date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return months
 
 
 def reprocess(feed: str | None = None, s: Settings | None = None) -> dict:
