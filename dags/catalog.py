@@ -12,6 +12,7 @@ import datetime as dt
 from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
 
 import contracts
+from orchestration.catalog_wait import most_wait, poke_seconds
 from tesoma.feed_config import asset_uri, load
 from tesoma.schedule import task_defaults
 
@@ -41,7 +42,12 @@ run is active no other starts; when it ends, **one** run follows for everything 
 run's **note** lists the publications it covers (`<feed> <partner>/<YYYY-MM-DD>`, from the triggering
 asset events) and the warehouse states it moved the catalog between (`state 12 → 21`).
 
-**Tasks:** `refresh_catalog` brings the DuckDB views in `warehouse/catalog.duckdb` to the current
+**Tasks:** `wait_for_backfills` holds the refresh while a backfill runs (any `<feed>_history` run queued or
+running): a backfill is one burst, refreshed once when it ends — or after
+`TESOMA_CATALOG_MAX_WAIT_SECONDS` (default 1200) of waiting, so a long backfill still shows progress. It
+looks every minute without holding a worker slot (state *up_for_reschedule*; its log says which runs it
+waits for). With no backfill running it lets the refresh go at once.
+→ `refresh_catalog` brings the DuckDB views in `warehouse/catalog.duckdb` to the current
 *warehouse state* (the Iceberg snapshot of every table, advanced by each publish; the view
 `warehouse_state` says which): only the views of tables whose snapshot changed are rebuilt, the rest are
 copied from the previous catalog. It rewrites the quality page (`docs/quality.md`) and renders the Data Docs
@@ -73,6 +79,12 @@ date, so a missed run is repaired by the next.
     doc_md=DOC,
 )
 def catalog():
+    @task.sensor(poke_interval=poke_seconds(), mode="reschedule", timeout=most_wait() + 30 * 60)
+    def wait_for_backfills() -> bool:
+        from orchestration.catalog_wait import backfills_settled
+
+        return backfills_settled(get_current_context())
+
     @task
     def refresh_catalog() -> dict:
         from orchestration.run_notes import set_note
@@ -90,7 +102,7 @@ def catalog():
 
         return steps.audit()
 
-    refresh_catalog() >> audit()
+    wait_for_backfills() >> refresh_catalog() >> audit()
 
 
 dag = catalog()

@@ -64,7 +64,8 @@ def test_two_months_of_history_go_through_the_history_dags_in_batches(databases,
     monkeypatch.setenv("TESOMA_LEDGER_URL", ledger_db)
     monkeypatch.setenv(HISTORY_FROM, "2021-11-01")
     stack = AirflowStack(airflow_db, root, home=tmp_path / "airflow", ledger_url=ledger_db, pseudonym_key=TEST_KEY,
-                         preload=PRELOAD, extra_env={HISTORY_FROM: "2021-11-01", "TESOMA_BATCH_DATES": "4"})
+                         preload=PRELOAD, extra_env={HISTORY_FROM: "2021-11-01", "TESOMA_BATCH_DATES": "4",
+                                                   "TESOMA_CATALOG_POKE_SECONDS": "3"})
     try:
         stack.migrate()
         stack.start()
@@ -117,6 +118,14 @@ def test_two_months_of_history_go_through_the_history_dags_in_batches(databases,
                         and stack.dag_runs("catalog"), 180, stack)
         assert {r["state"] for r in catalog} == {"success"}
         assert len(catalog) < sum(len(r) for r in runs.values()), "the catalog did not coalesce the events"
+        # ... and held its refresh until the backfill had ended: the burst is refreshed after, not during it.
+        ended = max(dt.datetime.fromisoformat(r["end_date"]) for feed in FEEDS for r in runs[feed])
+        refreshes = stack.api("GET", "/api/v2/dags/catalog/dagRuns/~/taskInstances?task_id=refresh_catalog")
+        started = [dt.datetime.fromisoformat(t["start_date"]) for t in refreshes["task_instances"]]
+        assert started and min(started) >= ended, f"a refresh began at {min(started)}, the backfill ended {ended}"
+        first_run = min(dt.datetime.fromisoformat(r["start_date"]) for r in catalog)
+        print(f"  catalog: first run began {(ended - first_run).total_seconds():.1f} s before the backfill ended; "
+              f"its refresh {(min(started) - ended).total_seconds():.1f} s after it")
 
         # Figures: per-task overhead from the tasks that do almost nothing (plan, announce, report).
         light = []  # (the scheduled run unpausing made does nothing: its plan counts too)

@@ -167,7 +167,10 @@ def test_catalog_dag_runs_on_any_published_table():
     from airflow.sdk import AssetAny
 
     dag = ALL_DAGS["catalog"]
-    assert [t.task_id for t in dag.topological_sort()] == ["refresh_catalog", "audit"]
+    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_backfills", "refresh_catalog", "audit"]
+    waiting = dag.get_task("wait_for_backfills")
+    assert waiting.mode == "reschedule", "waiting for a backfill must not hold a worker slot"
+    assert waiting.timeout > 20 * 60, "the sensor lets the refresh go itself after at most 20 minutes"
     assert dag.max_active_runs == 1
     timetable = dag.timetable  # a plain asset schedule: tests/unit/test_catalog_keeps_up.py says why
     assert isinstance(timetable.asset_condition, AssetAny)
