@@ -30,20 +30,19 @@ residual risk of person-level data, to watch from run to run (``docs/privacy.md`
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import contracts
 from connectors.base import DeliveryRejected, ReadReport
 from tesoma.config import PROJECT_DIR, Settings
 from tesoma.feeds import connector_for
-from transforms.pseudonymise.detect import names_from, scan
+from transforms.pseudonymise.detect import names_from, scan, scan_values
 from warehouse.layout import Layout
 from warehouse.ledger import Ledger
 
@@ -104,17 +103,14 @@ def delivered_names(settings: Settings) -> set[str]:
     """Names in the archived deliveries (columns tagged as names in their contracts).
 
     Reading every archived delivery on every audit would grow with the history, so each delivery's names are
-    kept beside the archive, in the restricted ``raw/`` zone (``raw/.names/<delivery id>.txt``), read once
-    and purged with the archive (``steps.purge``). A delivery whose archive is gone (purged) adds no names."""
+    kept beside the archive, in the restricted ``raw/`` zone (``raw/.names/<delivery id>.txt``): written by
+    ingest, which reads the delivery anyway (:func:`keep_names`), or else read here once; purged with the
+    archive (``steps.purge``). A delivery whose archive is gone (purged) adds no names."""
     layout, ledger = Layout(settings.data_root), Ledger(settings.ledger_url)
     names: set[str] = set()
     version = rules_id()
     for delivery in ledger.all():
-        try:
-            contract = contracts.load(delivery.feed)
-        except contracts.ContractError:
-            continue
-        columns = [c.name for c in contract.columns if c.classification == "direct_identifier" and "name" in c.tags]
+        columns = name_columns(delivery.feed)
         raw = layout.root / delivery.raw_path
         cached = names_file(layout, delivery.delivery_id)
         if not columns or not raw.exists():
@@ -130,17 +126,47 @@ def delivered_names(settings: Settings) -> set[str]:
         found_here: set[str] = set()
         try:
             for batch in connector_for(delivery.feed).read(raw, ReadReport()):
-                for column in columns:
-                    found_here |= names_from(batch.column(column).to_pylist())
+                found_here |= _names_in(batch, columns)
         except (DeliveryRejected, FileNotFoundError):
             continue
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text("\n".join([version, *sorted(found_here)]), encoding="utf-8")
-        tmp.replace(cached)
+        _write_names(cached, version, found_here)
         names |= found_here
     names.discard("")
     return names
+
+
+def name_columns(feed: str) -> list[str]:
+    """The feed's columns its contract tags as names (direct identifiers); none for a feed without one."""
+    try:
+        contract = contracts.load(feed)
+    except contracts.ContractError:
+        return []
+    return [c.name for c in contract.columns if c.classification == "direct_identifier" and "name" in c.tags]
+
+
+def keep_names(layout: Layout, feed: str, delivery_id: str, table: pa.Table | pa.RecordBatch) -> None:
+    """Keep a delivery's names for the audit while ingest has the delivery read (see :func:`delivered_names`):
+    an audit after a five-year backfill then reads 15,000 small files, not every delivery again."""
+    columns = name_columns(feed)
+    if columns:
+        _write_names(names_file(layout, delivery_id), rules_id(), _names_in(table, columns))
+
+
+def _names_in(table: pa.Table | pa.RecordBatch, columns: list[str]) -> set[str]:
+    import pyarrow.compute as pc
+
+    found: set[str] = set()
+    for column in columns:
+        if column in table.schema.names:
+            found |= names_from(pc.unique(table.column(column)).to_pylist())
+    return found
+
+
+def _write_names(cached: Path, version: str, names: set[str]) -> None:
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text("\n".join([version, *sorted(names)]), encoding="utf-8")
+    tmp.replace(cached)
 
 
 def names_file(layout: Layout, delivery_id: str) -> Path:
@@ -194,10 +220,7 @@ def _audit_parquet(path: Path, names: set[str]) -> list[Finding]:
             column = column.cast(column.type.value_type)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
-        found: Counter = Counter()
-        for value in pc.unique(column).to_pylist():
-            if value:
-                found.update(scan(value, names))
+        found = scan_values(column, names)
         findings += [Finding(path, f"column {name}", kind, n) for kind, n in found.items()]
     return findings
 
@@ -313,6 +336,12 @@ def rules_id() -> str:
     (``transforms/pseudonymise/detect.py``) and of this module. A digest rather than only a number to bump:
     a forgotten bump would leave files unscanned under new rules; an edit that changes nothing costs one
     full scan."""
+    return f"{RULES_VERSION}-{_code_digest()}"
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The digest of the detectors' and this module's code (read once per process: ingest asks per delivery)."""
     import hashlib
 
     from transforms.pseudonymise import detect
@@ -320,7 +349,7 @@ def rules_id() -> str:
     digest = hashlib.sha256()
     for module_file in (detect.__file__, __file__):
         digest.update(Path(module_file).read_bytes())
-    return f"{RULES_VERSION}-{digest.hexdigest()[:16]}"
+    return digest.hexdigest()[:16]
 
 
 def record_path(settings: Settings) -> Path:

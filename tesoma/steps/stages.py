@@ -11,6 +11,7 @@ not turn failures into reasons: :func:`tesoma.steps.ingestion.ingest_together` d
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ from warehouse.iceberg import with_partition_columns
 from warehouse.layout import Layout
 from warehouse.ledger import Delivery, Ledger
 from warehouse.publish import write_parquet
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REJECTED_SHARE = 0.2
 """Above this share of bad rows a delivery is rejected whole (contracts may set ``maxRejectedRowShare``)."""
@@ -237,7 +240,21 @@ def read(work: DeliveryWork) -> Read:
             event_ids.cancel()
         raise
     table = pa.Table.from_batches(batches) if batches else contract_empty(work.delivery.feed)
+    _keep_names(work, table)
     return Read(table, report, event_ids)
+
+
+def _keep_names(work: DeliveryWork, table: pa.Table) -> None:
+    """The delivery's names for the privacy audit, kept while it is read (tesoma.audit.keep_names): else the
+    first audit after a backfill reads every delivery again. Only a cache: failing to write it costs the
+    audit a read later, never the delivery."""
+    from tesoma.audit import keep_names
+
+    try:
+        keep_names(work.layout, work.delivery.feed, work.delivery.delivery_id, table)
+    except OSError as exc:
+        log.warning("%s: names for the audit not kept (%s); the audit will read the delivery instead",
+                    work.delivery.delivery_id, type(exc).__name__)
 
 
 def account(work: DeliveryWork, read: Read) -> Accounted:
