@@ -45,7 +45,7 @@ asset events) and the warehouse states it moved the catalog between (`state 12 �
 **Tasks:** `wait_for_backfills` holds the refresh while a backfill runs (any `<feed>_history` run queued or
 running): a backfill is one burst, refreshed once when it ends — or after
 `TESOMA_CATALOG_MAX_WAIT_SECONDS` (default 1200) of waiting, so a long backfill still shows progress. It
-looks every minute without holding a worker slot (state *up_for_reschedule*; its log says which runs it
+looks every 15 s without holding a worker slot (state *up_for_reschedule*; its log says which runs it
 waits for). With no backfill running it lets the refresh go at once.
 → `refresh_catalog` brings the DuckDB views in `warehouse/catalog.duckdb` to the current
 *warehouse state* (the Iceberg snapshot of every table, advanced by each publish; the view

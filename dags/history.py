@@ -6,7 +6,7 @@ The daily feed DAGs (dags/feeds.py) process one delivery date per run, paying a 
 imports and one warehouse commit per delivery. Reprocessing history that way (five years of every feed is
 about 15,000 deliveries) takes days. A history run takes a whole month: `plan` lists the month's delivery
 dates (the files in landing/; for a pulled feed, its cadence) and cuts them into batches
-(`TESOMA_BATCH_DATES`, default 16 dates); `process_batch` is mapped over the batches (dynamic task
+(`TESOMA_BATCH_DATES`, default 31 dates: the whole month); `process_batch` is mapped over the batches (dynamic task
 mapping) in the pool `TESOMA_BATCH_POOL` (the stacks create `tesoma_batches`; `default_pool` otherwise).
 Each batch lands and ingests every delivery on its own — its ledger row, row accounting, quarantine and
 quality results, as in a daily run — and publishes the batch with one commit per table and one warehouse

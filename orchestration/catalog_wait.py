@@ -21,14 +21,14 @@ import os
 ACTIVE_STATES = ("queued", "running")
 """States of a history run that hold the catalog back."""
 
-DEFAULT_POKE_SECONDS = 60
+DEFAULT_POKE_SECONDS = 15
 """How often the sensor looks again while a backfill runs: the catalog starts at most this late after it."""
 
 DEFAULT_MOST_WAIT_SECONDS = 20 * 60
 
 
 def poke_seconds() -> float:
-    """Seconds between the sensor's looks: ``TESOMA_CATALOG_POKE_SECONDS`` or 60 (tests use a few)."""
+    """Seconds between the sensor's looks: ``TESOMA_CATALOG_POKE_SECONDS`` or 15 (tests use a few)."""
     return _seconds("TESOMA_CATALOG_POKE_SECONDS", DEFAULT_POKE_SECONDS, "between looks for running backfills",
                     least=1)
 

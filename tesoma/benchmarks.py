@@ -787,7 +787,7 @@ def backfill_airflow(root, feeds: list[str], first: dt.date, last: dt.date, *, k
     history_from = first.isoformat()
     with temporary_database(prefix="bench_airflow_") as airflow_db:
         stack = AirflowStack(airflow_db, root, home=root.parent / "airflow-home", ledger_url=ledger_url,
-                             pseudonym_key=key, extra_env={"TESOMA_HISTORY_FROM": history_from})
+                             pseudonym_key=key, extra_env={"TESOMA_HISTORY_FROM": history_from, **_passed_on()})
         try:
             started = time.perf_counter()
             stack.migrate()
@@ -822,6 +822,16 @@ def backfill_airflow(root, feeds: list[str], first: dt.date, last: dt.date, *, k
             if report.killed:
                 echo(f"  airflow: components needed SIGKILL: {report.killed}")
     return figures
+
+
+PASSED_ON = ("TESOMA_BATCH_DATES", "TESOMA_CATALOG_POKE_SECONDS", "TESOMA_CATALOG_MAX_WAIT_SECONDS")
+"""Settings of the bench's caller that its Airflow stack's tasks get too (the floor reads them from this process)."""
+
+
+def _passed_on() -> dict[str, str]:
+    import os
+
+    return {name: os.environ[name] for name in PASSED_ON if os.environ.get(name)}
 
 
 def metadata_costs(stack, dag_ids: list[str]) -> dict:

@@ -32,7 +32,7 @@ def test_the_catalog_waits_only_while_history_runs_are_active_and_at_most_so_lon
 def test_the_limits_come_from_the_environment_and_bad_values_say_what_to_give(monkeypatch):
     monkeypatch.delenv("TESOMA_CATALOG_MAX_WAIT_SECONDS", raising=False)
     monkeypatch.delenv("TESOMA_CATALOG_POKE_SECONDS", raising=False)
-    assert catalog_wait.most_wait() == 1200 and catalog_wait.poke_seconds() == 60
+    assert catalog_wait.most_wait() == 1200 and catalog_wait.poke_seconds() == 15
     monkeypatch.setenv("TESOMA_CATALOG_MAX_WAIT_SECONDS", "0")
     monkeypatch.setenv("TESOMA_CATALOG_POKE_SECONDS", "5")
     assert catalog_wait.most_wait() == 0 and catalog_wait.poke_seconds() == 5

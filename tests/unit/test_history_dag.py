@@ -66,7 +66,7 @@ def test_a_month_in_batches_mapped_over_the_pool(feed, monkeypatch):
 
 def test_batch_size_is_configurable(monkeypatch):
     monkeypatch.delenv("TESOMA_BATCH_DATES", raising=False)
-    assert batch_tasks.batch_size() == 16  # a month in two batches
+    assert batch_tasks.batch_size() == 31  # a whole month in one batch
     monkeypatch.setenv("TESOMA_BATCH_DATES", "3")
     assert batch_tasks.batch_size() == 3
     monkeypatch.setenv("TESOMA_BATCH_DATES", "0")
