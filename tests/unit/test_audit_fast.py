@@ -91,3 +91,44 @@ def test_the_audit_reads_a_delivery_whose_names_were_not_kept(data_root):
     cached.unlink()
     settings = __import__("tesoma.config", fromlist=["settings"]).settings()
     assert audit.delivered_names(settings) == kept and cached.exists()
+
+
+def test_an_exact_copy_of_a_clean_parquet_file_is_not_read_again(data_root, monkeypatch):
+    """Publishing copies each staged file into the table under its SHA-256: the audit reads the bytes once.
+    A file that differs by one value is read, and its finding reported."""
+    import os
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from tesoma.config import settings
+    from warehouse.layout import Layout
+
+    monkeypatch.setattr(audit, "PROJECT_DIR", data_root / "no-project")
+    monkeypatch.delenv("AIRFLOW_HOME", raising=False)
+    layout = Layout(data_root)
+    staged = layout.staging / "service_event" / "d1.parquet"
+    staged.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"person_id": ["aafzliwvabdswuvhumlmjp7ily", "bbfzliwvabdswuvhumlmjp7ily"]}), staged)
+    published = layout.warehouse / "iceberg" / "service_event" / "data" / "0a1b.parquet"
+    published.parent.mkdir(parents=True)
+    shutil.copyfile(staged, published)
+    leaky = published.with_name("ffee.parquet")
+    pq.write_table(pa.table({"person_id": ["aafzliwvabdswuvhumlmjp7ily", "131052-308T"]}), leaky)
+    for path in (staged, published, leaky):
+        os.utime(path, (path.stat().st_mtime - 60,) * 2)  # settled: older than the audit's settle time
+
+    read = []
+    real = audit.audit_file
+    monkeypatch.setattr(audit, "audit_file", lambda path, names: read.append(path.name) or real(path, names))
+    first = audit.scan_incrementally(settings())
+    assert sorted(read) == ["d1.parquet", "ffee.parquet"] or sorted(read) == ["0a1b.parquet", "ffee.parquet"]
+    assert first.copies == 1 and "1 exact copies of clean files" in str(first)
+    assert [(f.path.name, f.kind) for f in first.findings] == [("ffee.parquet", "identity_code")]
+
+    # Later: another copy of the clean bytes (a re-publication) is known by its digest from the record.
+    read.clear()
+    shutil.copyfile(staged, published.with_name("0a1c.parquet"))
+    second = audit.scan_incrementally(settings())
+    assert read == ["ffee.parquet"], "only the file with a finding (never recorded clean) is read again"
+    assert second.copies == 1 and len(second.findings) == 1
