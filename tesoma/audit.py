@@ -563,9 +563,9 @@ def k_anonymity(settings: Settings, k: int = K) -> KAnonymity:
         return KAnonymity(0, 0, 0, 0, k)
     with tempfile.TemporaryDirectory(prefix="tesoma-audit-") as spill:
         con = duckdb.connect(str(layout.catalog), read_only=True,
-                             config={"memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": spill,
-                                     "enable_progress_bar": False})
+                             config={"memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": spill})
         try:
+            con.execute("set enable_progress_bar = false")  # a task's log is no terminal
             if not con.execute("select count(*) from duckdb_views() where view_name = 'person'").fetchone()[0]:
                 return KAnonymity(0, 0, 0, 0, k)
             persons, smallest, under, classes = con.execute(f"""
