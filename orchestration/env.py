@@ -88,6 +88,7 @@ PRELOAD = (
     "orchestration.delivery_sensor",
     "orchestration.delivery_tasks",
     "orchestration.batch_tasks",  # the <feed>_history DAGs' batches (dags/history.py)
+    "orchestration.catalog_wait",  # the catalog DAG's wait for backfills (dags/catalog.py)
     "orchestration.run_notes",
 )
 """What a feed DAG's tasks import, parsing their DAG file included; imported once in each process that forks

@@ -99,8 +99,13 @@ def test_full_demo_then_audit_has_zero_findings(tmp_path):
     # --full: the demo's catalog run already audited (and recorded) most files; read every one again here
     audit = subprocess.run([tesoma, "audit", "--full"], env=env, capture_output=True, text=True)
     assert audit.returncode == 0, audit.stdout
-    files = int(re.search(r"audit: (\d+) files scanned \(full scan\), 0 finding", audit.stdout).group(1))
+    found = re.search(r"audit: (\d+) files scanned \(full scan; (\d+) exact copies of clean files\), 0 finding",
+                      audit.stdout)
+    assert found, audit.stdout
+    files, copies = int(found.group(1)), int(found.group(2))
     assert files >= 30  # 30 partitions at least, plus the catalog, docs and logs
+    # every published data file is a copy of its staged file: read once, recognised by its SHA-256
+    assert copies >= 30
 
 
 @pytest.mark.e2e
