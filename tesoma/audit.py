@@ -320,7 +320,7 @@ def run(settings: Settings, targets: list[Path] | None = None) -> tuple[list[Fin
     (findings, files scanned). A full scan that neither reads nor writes the record of
     :func:`scan_incrementally`. Copies of GX's own Data Docs assets are not counted."""
     files = _files(targets if targets is not None else default_targets(settings))
-    findings, scanned, _ = _scan(files, _Names(settings), _packaged_assets(), record=None)
+    findings, scanned, _, _ = _scan(files, _Names(settings), _packaged_assets(), record=None)
     return findings, scanned
 
 
@@ -454,11 +454,10 @@ def scan_incrementally(settings: Settings, full: bool = False) -> Audit:
     rules = rules_id()
     path = record_path(settings)
     record = ScanRecord(path, rules) if full else ScanRecord.load(path, rules)
-    counts: dict[str, int] = {}
-    findings, scanned, unchanged = _scan(_files(default_targets(settings)), _Names(settings), _packaged_assets(),
-                                         record, now=time.time(), counts=counts)
+    findings, scanned, unchanged, copies = _scan(_files(default_targets(settings)), _Names(settings),
+                                                 _packaged_assets(), record, now=time.time())
     record.save()
-    return Audit(findings, scanned, unchanged, full or unchanged == 0, counts.get("copies", 0))
+    return Audit(findings, scanned, unchanged, full or unchanged == 0, copies)
 
 
 class _Names:
@@ -476,12 +475,13 @@ class _Names:
 
 
 def _scan(files: Iterator[Path], names: _Names, assets: dict[int, set[str]], record: ScanRecord | None,
-          now: float = 0.0, counts: dict[str, int] | None = None) -> tuple[list[Finding], int, int]:
-    """Audit ``files``; with a ``record``, skip the ones it holds as clean and unchanged, and the Parquet files
-    that are byte-for-byte copies of one found clean. Every published data file is such a copy of its staged
-    file (publish copies it into the table under its SHA-256): hashing costs ~1 ms per MB, reading a column of
-    a month's pseudonyms far more. The same bytes give the same verdict; names delivered after the first copy
-    was found clean cannot be in it (see :func:`scan_incrementally`)."""
+          now: float = 0.0) -> tuple[list[Finding], int, int, int]:
+    """Audit ``files``: (findings, files read, files unchanged, copies). With a ``record``, skip the ones it
+    holds as clean and unchanged, and the Parquet files that are byte-for-byte copies of one found clean.
+    Every published data file is such a copy of its staged file (publish copies it into the table under its
+    SHA-256): hashing costs ~1 ms per MB, reading a column of a month's pseudonyms far more. The same bytes
+    give the same verdict; names delivered after the first copy was found clean cannot be in it (see
+    :func:`scan_incrementally`)."""
     findings: list[Finding] = []
     scanned = unchanged = copies = 0
     for path in files:
@@ -514,9 +514,7 @@ def _scan(files: Iterator[Path], names: _Names, assets: dict[int, set[str]], rec
                 record.settle(path, stat.st_size, stat.st_mtime_ns, now)
                 if digest is not None:
                     record.clean_content(path, digest)
-    if counts is not None:
-        counts["copies"] = copies
-    return findings, scanned, unchanged
+    return findings, scanned, unchanged, copies
 
 
 def _sha256(path: Path) -> str:

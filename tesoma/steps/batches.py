@@ -41,6 +41,7 @@ Airflow: 23.3 s in batches of 31, 26.1–28.0 s of 16). A failed batch reruns it
 (``TESOMA_BATCH_DATES``) to spread a single month over more workers. Memory does not grow with it: a batch
 holds at most 64 MiB of delivered files at once."""
 
+
 def batch_size() -> int:
     """Delivery dates per batch: ``TESOMA_BATCH_DATES``, else :data:`DEFAULT_BATCH_SIZE` (the history DAGs'
     tasks and ``tesoma run --from … --to …`` alike)."""

@@ -12,7 +12,9 @@ import pyarrow as pa
 import pytest
 
 from tesoma import audit
+from tesoma.config import settings
 from transforms.pseudonymise.detect import scan, scan_values
+from warehouse.layout import Layout
 
 NAMES = {"Ella", "Mäki", "Mäki-Kuusela", "Ääri"}
 FOUND = [  # given → each holds something scan counts
@@ -63,8 +65,7 @@ def test_ingest_keeps_the_names_and_the_audit_then_reads_no_delivery(data_root, 
     generate(data_root, start=dt.date(2026, 10, 1), days=1, residents=300, seed=5, fault_rate=0.0)
     (delivery_id,) = steps.land("city_visits", dt.date(2026, 10, 1))
     steps.ingest(delivery_id)
-    layout = __import__("warehouse.layout", fromlist=["Layout"]).Layout(data_root)
-    head, *kept = audit.names_file(layout, delivery_id).read_text(encoding="utf-8").split("\n")
+    head, *kept = audit.names_file(Layout(data_root), delivery_id).read_text(encoding="utf-8").split("\n")
     assert head == audit.rules_id()
     assert len(kept) > 20 and all(n[:1].isupper() for n in kept)  # the delivery's name tokens
 
@@ -72,8 +73,7 @@ def test_ingest_keeps_the_names_and_the_audit_then_reads_no_delivery(data_root, 
         raise AssertionError(f"the audit read a {feed} delivery again")
 
     monkeypatch.setattr(audit, "connector_for", no_reading)
-    settings = __import__("tesoma.config", fromlist=["settings"]).settings()
-    assert audit.delivered_names(settings) == set(kept)
+    assert audit.delivered_names(settings()) == set(kept)
 
 
 def test_the_audit_reads_a_delivery_whose_names_were_not_kept(data_root):
@@ -81,7 +81,6 @@ def test_the_audit_reads_a_delivery_whose_names_were_not_kept(data_root):
     the audit once, as before."""
     from synthetic import generate
     from tesoma import steps
-    from warehouse.layout import Layout
 
     generate(data_root, start=dt.date(2026, 10, 1), days=1, residents=300, seed=5, fault_rate=0.0)
     (delivery_id,) = steps.land("city_visits", dt.date(2026, 10, 1))
@@ -89,8 +88,7 @@ def test_the_audit_reads_a_delivery_whose_names_were_not_kept(data_root):
     cached = audit.names_file(Layout(data_root), delivery_id)
     kept = set(cached.read_text(encoding="utf-8").split("\n")[1:])
     cached.unlink()
-    settings = __import__("tesoma.config", fromlist=["settings"]).settings()
-    assert audit.delivered_names(settings) == kept and cached.exists()
+    assert audit.delivered_names(settings()) == kept and cached.exists()
 
 
 def test_an_exact_copy_of_a_clean_parquet_file_is_not_read_again(data_root, monkeypatch):
@@ -100,9 +98,6 @@ def test_an_exact_copy_of_a_clean_parquet_file_is_not_read_again(data_root, monk
     import shutil
 
     import pyarrow.parquet as pq
-
-    from tesoma.config import settings
-    from warehouse.layout import Layout
 
     monkeypatch.setattr(audit, "PROJECT_DIR", data_root / "no-project")
     monkeypatch.delenv("AIRFLOW_HOME", raising=False)
